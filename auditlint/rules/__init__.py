@@ -1,0 +1,1 @@
+"""One module per rule; `auditlint.registry` lists them."""
