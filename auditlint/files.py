@@ -1,0 +1,170 @@
+"""Path discovery: recurse into directories, honour excludes and `.gitignore`, keep explicit files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import pathspec
+
+from auditlint.config import ConfigResolver, Settings
+
+PY_SUFFIXES = (".py", ".pyi")
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """A file to lint with the settings that apply to it, or a path that could not be used."""
+
+    path: Path
+    settings: Optional[Settings]
+    error: Optional[str] = None
+
+
+_SPECS: dict[tuple[str, ...], pathspec.PathSpec] = {}
+
+
+def _exclude_spec(settings: Settings) -> pathspec.PathSpec:
+    key = settings.exclude + settings.extend_exclude
+    spec = _SPECS.get(key)
+    if spec is None:
+        spec = pathspec.PathSpec.from_lines("gitwildmatch", key)
+        _SPECS[key] = spec
+    return spec
+
+
+def _relative(path: Path, root: str) -> Optional[str]:
+    try:
+        return os.path.relpath(path, root).replace(os.sep, "/")
+    except ValueError:
+        return None
+
+
+def is_excluded(path: Path, settings: Settings, is_dir: bool, base: Optional[str] = None) -> bool:
+    """Whether a path matches `exclude`/`extend-exclude` (gitignore-style, relative to the root,
+    or to `base` when an excluded directory was named explicitly)."""
+    rel = _relative(path.resolve() if not path.is_absolute() else path, base or settings.root)
+    spec = _exclude_spec(settings)
+    if rel is None or rel.startswith("../"):
+        rel = path.name
+    candidate = rel + "/" if is_dir else rel
+    return spec.match_file(candidate) or spec.match_file(path.name + ("/" if is_dir else ""))
+
+
+def _gitignore(directory: Path) -> Optional[pathspec.PathSpec]:
+    ignore = directory / ".gitignore"
+    try:
+        lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _git_root(start: Path) -> Optional[Path]:
+    current = start
+    while True:
+        if (current / ".git").exists():
+            return current
+        if current.parent == current:
+            return None
+        current = current.parent
+
+
+def _parent_gitignores(directory: Path) -> list[tuple[Path, pathspec.PathSpec]]:
+    """The .gitignore files above `directory` up to the repository root."""
+    root = _git_root(directory)
+    if root is None:
+        return []
+    specs = []
+    current = directory.parent
+    chain = []
+    while True:
+        try:
+            current.relative_to(root)
+        except ValueError:
+            break
+        chain.append(current)
+        if current == root:
+            break
+        current = current.parent
+    for d in reversed(chain):
+        spec = _gitignore(d)
+        if spec is not None:
+            specs.append((d, spec))
+    return specs
+
+
+def _ignored(path: Path, is_dir: bool, specs: list[tuple[Path, pathspec.PathSpec]]) -> bool:
+    for base, spec in specs:
+        try:
+            rel = path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+        if spec.match_file(rel + "/" if is_dir else rel):
+            return True
+    return False
+
+
+def discover(paths: list[str], resolver: ConfigResolver, *, force_exclude: bool = False) -> Iterator[Discovered]:
+    """Yield every file to lint, in a deterministic order."""
+    seen: set[str] = set()
+    for raw in paths:
+        path = Path(raw)
+        if not os.path.lexists(path):
+            yield Discovered(path, None, "no such file or directory")
+            continue
+        if path.is_dir():
+            yield from _walk(path.absolute(), resolver, seen)
+            continue
+        settings = resolver.for_path(path.absolute())
+        if force_exclude and is_excluded(path.absolute(), settings, False):
+            continue
+        key = os.path.abspath(path)
+        if key not in seen:
+            seen.add(key)
+            yield Discovered(path, settings)
+
+
+def _walk(top: Path, resolver: ConfigResolver, seen: set[str]) -> Iterator[Discovered]:
+    base_settings = resolver.for_directory(top)
+    # A directory named on the command line is linted even if excluded; below it, excludes
+    # are then matched relative to it.
+    base = str(top) if is_excluded(top, base_settings, True) else None
+    specs = _parent_gitignores(top) if base_settings.respect_gitignore else []
+    stack: list[tuple[Path, list[tuple[Path, pathspec.PathSpec]]]] = [(top, specs)]
+    while stack:
+        directory, specs = stack.pop()
+        settings = resolver.for_directory(directory)
+        if settings.respect_gitignore:
+            own = _gitignore(directory)
+            if own is not None:
+                specs = [*specs, (directory, own)]
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            yield Discovered(directory, None, f"cannot read directory: {exc.strerror or exc}")
+            continue
+        subdirs = []
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                if entry.is_symlink():
+                    # Symlinks are not followed during discovery: they may point outside the
+                    # project, and --fix must never write there. Name a file to lint it.
+                    continue
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_excluded(path, settings, is_dir, base) or (specs and _ignored(path, is_dir, specs)):
+                continue
+            if is_dir:
+                subdirs.append(path)
+            elif entry.name.endswith(PY_SUFFIXES):
+                key = os.path.abspath(path)
+                if key not in seen:
+                    seen.add(key)
+                    yield Discovered(path, settings)
+        for sub in reversed(subdirs):
+            stack.append((sub, specs))

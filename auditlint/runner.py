@@ -1,0 +1,211 @@
+"""Many files: discovery, cache, a process pool for large runs, fixes written atomically, and a
+deterministic order. Workers get and return plain data, never trees."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from auditlint.cache import Cache, content_hash
+from auditlint.config import ConfigResolver, Settings
+from auditlint.files import discover
+from auditlint.model import FileError, FileResult, Finding
+
+#: Below this many files to parse, a process pool costs more than it saves.
+PARALLEL_THRESHOLD = 24
+
+
+@dataclass
+class RunOptions:
+    fix: bool = False
+    unsafe_fixes: Optional[bool] = None
+    diff: bool = False
+    use_cache: bool = True
+    jobs: int = 0
+    want_edits: bool = False
+    force_exclude: bool = False
+    progress: Optional[Callable[[int, int], None]] = None
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    changed: list[FileResult] = field(default_factory=list)
+    files: int = 0
+    fixes_applied: int = 0
+
+
+def display_path(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        rel = str(path)
+    return rel.replace(os.sep, "/")
+
+
+def codes_for(settings: Settings, path: Path) -> list[str]:
+    """Enabled codes for one file, after `per-file-ignores`."""
+    codes = settings.enabled_codes()
+    if not settings.per_file_ignores:
+        return codes
+    import pathspec
+
+    try:
+        rel = os.path.relpath(path.absolute(), settings.root).replace(os.sep, "/")
+    except ValueError:
+        rel = path.name
+    for glob, selectors in settings.per_file_ignores:
+        spec = pathspec.GitIgnoreSpec.from_lines([glob])
+        if spec.match_file(rel) or spec.match_file(path.name):
+            codes = [c for c in codes if not any(c.startswith(s) or s == "ALL" for s in selectors)]
+    return codes
+
+
+def _job(args: tuple[str, bytes, Settings, list[str], bool, bool, bool]) -> FileResult:
+    """Lint (or fix) one file; runs in a worker process or in-process."""
+    display, data, settings, codes, want_edits, fix, unsafe = args
+    result = FileResult(display, old_source=None)
+    try:
+        if fix:
+            from auditlint.fixer import fix_bytes
+
+            outcome = fix_bytes(data, display, settings, codes, unsafe=unsafe, want_edits=want_edits)
+            result.findings = outcome.remaining
+            result.errors = outcome.errors
+            result.fixes_applied = outcome.applied
+            result.fixed_count = len(outcome.applied)
+            if outcome.new_source != data:
+                result.new_source = outcome.new_source
+        else:
+            from auditlint.engine import lint_bytes
+
+            result.findings, result.errors = lint_bytes(data, display, settings, codes, want_edits=want_edits)
+    except RecursionError:
+        result.errors = [FileError(display, "cannot lint: the file is nested too deeply", 0, 0, "E999")]
+    except MemoryError:
+        result.errors = [FileError(display, "cannot lint: out of memory", 0, 0, "E902")]
+    except Exception as exc:  # noqa: BLE001 - one file's failure must not lose the run
+        result.errors = [FileError(display, f"internal error: {type(exc).__name__}: {exc}", 0, 0, "E001")]
+    return result
+
+
+def write_atomic(path: Path, data: bytes, expected_old: bytes) -> Optional[str]:
+    """Replace a file's content atomically, keeping its permissions; refuse if it changed on disk."""
+    try:
+        with open(path, "rb") as fh:
+            current = fh.read()
+    except OSError as exc:
+        return f"cannot re-read before writing: {exc.strerror or exc}"
+    if current != expected_old:
+        return "changed on disk while auditlint ran; not written"
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".auditlint-tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        return f"cannot write: {exc.strerror or exc}"
+    return None
+
+
+def run(
+    paths: Sequence[str],
+    options: RunOptions,
+    *,
+    explicit_settings: Optional[Settings] = None,
+    config_file: Optional[Path] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> RunResult:
+    """Lint (and optionally fix) the given paths. Raises ConfigError for bad configuration."""
+    resolver = ConfigResolver(config_file, overrides)
+    if explicit_settings is not None:
+        resolver._explicit = explicit_settings.with_overrides(**(overrides or {}))
+    result = RunResult()
+    caches: dict[tuple[str, str], Cache] = {}
+    jobs: list[tuple[Path, tuple[str, bytes, Settings, list[str], bool, bool, bool], Optional[Cache], str]] = []
+    for item in discover(list(paths), resolver, force_exclude=options.force_exclude):
+        display = display_path(item.path)
+        if item.settings is None:
+            result.errors.append(FileError(display, item.error or "cannot use this path"))
+            continue
+        settings = item.settings
+        result.files += 1
+        try:
+            with open(item.path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            result.errors.append(FileError(display, f"cannot read: {exc.strerror or exc}"))
+            continue
+        codes = codes_for(settings, item.path)
+        unsafe = settings.unsafe_fixes if options.unsafe_fixes is None else options.unsafe_fixes
+        cache = None
+        digest = ""
+        if options.use_cache and not options.fix and not options.diff:
+            key = (settings.root, settings.fingerprint())
+            cache = caches.get(key)
+            if cache is None:
+                cache = Cache(Path(settings.root), key[1])
+                caches[key] = cache
+            digest = content_hash(data) + ":" + ",".join(codes)
+            hit = cache.get(os.path.abspath(item.path), digest, display, options.want_edits)
+            if hit is not None:
+                result.findings.extend(hit[0])
+                result.errors.extend(hit[1])
+                continue
+        fix = options.fix or options.diff
+        jobs.append((item.path, (display, data, settings, codes, options.want_edits, fix, unsafe), cache, digest))
+
+    outcomes = _execute([j[1] for j in jobs], options)
+    for (path, args, cache, digest), outcome in zip(jobs, outcomes):
+        result.findings.extend(outcome.findings)
+        result.errors.extend(outcome.errors)
+        if cache is not None:
+            cache.put(os.path.abspath(path), digest, outcome.findings, outcome.errors, options.want_edits)
+        if outcome.new_source is not None:
+            outcome.old_source = args[1]
+            result.changed.append(outcome)
+            result.fixes_applied += outcome.fixed_count
+            if options.fix and not options.diff:
+                problem = write_atomic(path, outcome.new_source, args[1])
+                if problem:
+                    result.errors.append(FileError(outcome.path, problem, 0, 0, "E903"))
+    for cache in caches.values():
+        cache.save()
+    result.findings.sort(key=Finding.sort_key)
+    result.errors.sort(key=lambda e: (e.path, e.line, e.column, e.message))
+    return result
+
+
+def _execute(args: list[tuple[str, bytes, Settings, list[str], bool, bool, bool]], options: RunOptions) -> list[FileResult]:
+    jobs = options.jobs or (os.cpu_count() or 1)
+    total = len(args)
+    if jobs <= 1 or total < PARALLEL_THRESHOLD:
+        out = []
+        for i, a in enumerate(args, 1):
+            out.append(_job(a))
+            if options.progress:
+                options.progress(i, total)
+        return out
+    chunk = max(1, min(16, total // (jobs * 8)))
+    out = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for i, res in enumerate(pool.map(_job, args, chunksize=chunk), 1):
+            out.append(res)
+            if options.progress:
+                options.progress(i, total)
+    return out
