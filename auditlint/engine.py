@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import ast
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -80,7 +80,6 @@ class _Walker:
             except Exception as exc:  # noqa: BLE001 - crash isolation: one rule, one file
                 self.crashed.append(RuleCrash(rule, exc))
                 self._disable(rule)
-                return
 
     def _disable(self, rule: Rule) -> None:
         for table in (self.visit, self.leave):
@@ -260,15 +259,42 @@ def parse(data: bytes, path: str) -> tuple[Optional[cst.Module], Optional[FileEr
     try:
         return cst.parse_module(data), None
     except cst.ParserSyntaxError as exc:
+        # CPython's own parser locates syntax errors better than LibCST's.
+        precise = _python_syntax_error(data)
+        if precise is not None:
+            msg, line, col = precise
+            return None, FileError(path, f"syntax error: {msg}", line, col, "E999")
         msg = str(exc.message).splitlines()[0] if exc.message else "invalid syntax"
         return None, FileError(path, f"syntax error: {msg}", exc.raw_line, exc.raw_column + 1, "E999")
     except RecursionError:
         return None, FileError(path, "cannot parse: the file is nested too deeply", 0, 0, "E999")
-    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
+    except (UnicodeDecodeError, LookupError, SyntaxError, ValueError) as exc:
         return None, FileError(path, f"cannot decode: {exc}", 0, 0, "E902")
     except Exception as exc:  # noqa: BLE001 - the parser's own failures become one error line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return None, FileError(path, f"cannot parse: {first}", 0, 0, "E999")
+
+
+def _python_syntax_error(data: bytes) -> Optional[tuple[str, int, int]]:
+    try:
+        ast.parse(data)
+    except SyntaxError as exc:
+        return (exc.msg or "invalid syntax", exc.lineno or 0, exc.offset or 0)
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return None
+
+
+def check_syntax(data: bytes, path: str) -> Optional[FileError]:
+    """A file no rule needs to parse is still checked: CPython's parser first (cheap); when it
+    objects, LibCST decides (it knows newer syntax than the running interpreter may)."""
+    try:
+        ast.parse(data)
+        return None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    _, error = parse(data, path)
+    return error
 
 
 def lint_tree(module: cst.Module, path: str, settings: Settings, rule_classes: Sequence[type[Rule]]) -> TreeLint:
@@ -336,7 +362,8 @@ def lint_bytes(
         return [], []
     rule_classes = prefilter(data, [rule_class(c) for c in codes])
     if not rule_classes:
-        return [], []
+        error = check_syntax(data, path)
+        return [], [error] if error else []
     module, error = parse(data, path)
     if module is None:
         return [], [error] if error else []

@@ -10,7 +10,16 @@ from typing import Optional, Sequence
 import libcst as cst
 
 from auditlint.config import Settings
-from auditlint.engine import Located, TreeLint, crash_errors, finding_of, lint_tree, parse, prefilter
+from auditlint.engine import (
+    Located,
+    TreeLint,
+    check_syntax,
+    crash_errors,
+    finding_of,
+    lint_tree,
+    parse,
+    prefilter,
+)
 from auditlint.model import Applicability, FileError, Finding
 from auditlint.patching import apply_changes, apply_patch_extras
 from auditlint.registry import rule_class
@@ -94,15 +103,16 @@ def _key(module: cst.Module, loc: Located) -> tuple[str, str]:
     return (loc.report.rule.code, module.code_for_node(loc.report.node))
 
 
-def _verified(code: str, path: str, original_compiles: bool) -> Optional[cst.Module]:
-    """The re-parsed module when `code` is valid (and compiles, if the original did)."""
+def _verified(code: str, path: str, original_compiles: bool, like: cst.Module) -> Optional[cst.Module]:
+    """The re-parsed module when `code` is valid (and compiles, if the original did), with the
+    original's encoding so the file is written back as it was read."""
     try:
         module = cst.parse_module(code)
     except Exception:  # noqa: BLE001 - any parser failure means the fix is dropped
         return None
     if original_compiles and not _compiles(code, path):
         return None
-    return module
+    return module.with_changes(encoding=like.encoding)
 
 
 def fix_bytes(
@@ -120,6 +130,9 @@ def fix_bytes(
         return outcome
     rule_classes: list[type[Rule]] = prefilter(data, [rule_class(c) for c in codes])
     if not rule_classes:
+        error = check_syntax(data, path)
+        if error is not None:
+            outcome.errors.append(error)
         return outcome
     module, error = parse(data, path)
     if module is None:
@@ -138,10 +151,10 @@ def fix_bytes(
         chosen = [loc for loc in _choose(lint, unsafe) if _key(module, loc) not in dropped]
         if not chosen:
             break
-        new_module = _verified(_apply(module, chosen).code, path, original_compiles)
+        new_module = _verified(_apply(module, chosen).code, path, original_compiles, module)
         if new_module is None:
             # Find the culprits: keep each fix that verifies on its own.
-            good = [loc for loc in chosen if _verified(_apply(module, [loc]).code, path, original_compiles)]
+            good = [loc for loc in chosen if _verified(_apply(module, [loc]).code, path, original_compiles, module)]
             for loc in chosen:
                 if loc not in good:
                     dropped.add(_key(module, loc))
@@ -157,7 +170,7 @@ def fix_bytes(
                     )
             if not good:
                 break
-            new_module = _verified(_apply(module, good).code, path, original_compiles)
+            new_module = _verified(_apply(module, good).code, path, original_compiles, module)
             if new_module is None:
                 break
             chosen = good
