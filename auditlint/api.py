@@ -62,7 +62,7 @@ def fix_source(
 
 
 def lint_paths(
-    paths: Iterable[Union[str, "os.PathLike[str]"]],
+    paths: Iterable[Union[str, os.PathLike[str]]],
     *,
     settings: Optional[Settings] = None,
     select: Optional[Sequence[str]] = None,

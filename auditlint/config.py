@@ -216,12 +216,12 @@ def read_config(path: Path) -> Optional[dict[str, Any]]:
             return None
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: tool.auditlint: expected a table")
-        return table
+        return dict(table)
     # auditlint.toml: keys at the top level, or under [tool.auditlint] for symmetry.
     tool = data.get("tool")
     if isinstance(tool, dict) and isinstance(tool.get("auditlint"), dict) and len(data) == 1:
         return dict(tool["auditlint"])
-    return data
+    return dict(data)
 
 
 def load_settings(path: Path, base: Optional[Settings] = None) -> Settings:

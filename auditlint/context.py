@@ -38,17 +38,17 @@ class Frame:
 class Report:
     """A finding as a rule reports it, before positions are known."""
 
-    rule: "Rule"
+    rule: Rule
     node: cst.CSTNode
     message: str
-    patch: Optional["Patch"]
+    patch: Optional[Patch]
     statement: Optional[cst.CSTNode]
 
 
 class FileContext:
     """Shared, per-file state and questions rules ask about names and structure."""
 
-    def __init__(self, module: cst.Module, path: str, settings: "Settings") -> None:
+    def __init__(self, module: cst.Module, path: str, settings: Settings) -> None:
         self.module = module
         self.path = path
         self.settings = settings
@@ -56,7 +56,7 @@ class FileContext:
         self.frames: list[Frame] = [Frame(module)]
         self.classes: list[cst.ClassDef] = []
         self.reports: list[Report] = []
-        self.rule: Optional["Rule"] = None
+        self.rule: Optional[Rule] = None
         self._facts: dict[int, ScopeFacts] = {}
         self._class_attrs: dict[int, dict[str, list[cst.BaseExpression]]] = {}
         self.cache: dict[Any, Any] = {}
@@ -266,7 +266,7 @@ class FileContext:
 
     # ---- reporting -------------------------------------------------------------------------
 
-    def report(self, node: cst.CSTNode, message: str, fix: Optional["Patch"] = None) -> None:
+    def report(self, node: cst.CSTNode, message: str, fix: Optional[Patch] = None) -> None:
         """Report a finding of the current rule at `node`."""
         assert self.rule is not None
         self.reports.append(Report(self.rule, node, message, fix, self.statement()))
@@ -293,7 +293,7 @@ def _collect_class_attrs(cls: cst.ClassDef) -> dict[str, list[cst.BaseExpression
                 elif isinstance(node, cst.AnnAssign):
                     targets = [(node.target, node.value)]
                 elif isinstance(node, cst.WithItem) and node.asname is not None:
-                    targets = [(node.asname.name, node.item)]  # type: ignore[list-item]
+                    targets = [(node.asname.name, node.item)]
                 for target, value in targets:
                     if (
                         value is not None

@@ -45,3 +45,29 @@ def index_markdown(codes: Sequence[str]) -> str:
         cls = rule_class(code)
         rows.append(f"| [{cls.code}]({cls.code}.md) | `{cls.name}` | {cls.summary} | {cls.fix_safety} |")
     return "# Rules\n\n" + "\n".join(rows) + "\n"
+
+
+def write_pages(directory: str) -> list[str]:
+    """Write one page per rule plus README.md (the index) into `directory`; return the files."""
+    from pathlib import Path
+
+    from auditlint.registry import RULES
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for code in sorted(RULES):
+        page = out / f"{code}.md"
+        page.write_text(rule_markdown(code), encoding="utf-8")
+        written.append(str(page))
+    index = out / "README.md"
+    index.write_text(index_markdown(sorted(RULES)), encoding="utf-8")
+    written.append(str(index))
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    for name in write_pages(sys.argv[1] if len(sys.argv) > 1 else "rules"):
+        print(name)

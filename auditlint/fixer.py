@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import libcst as cst
 
@@ -91,7 +91,7 @@ def _choose(lint: TreeLint, unsafe: bool) -> list[Located]:
 
 
 def _apply(module: cst.Module, chosen: Sequence[Located]) -> cst.Module:
-    changes = {}
+    changes: dict[cst.CSTNode, Any] = {}
     for loc in chosen:
         assert loc.report.patch is not None
         changes.update(loc.report.patch.changes)

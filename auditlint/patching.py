@@ -38,7 +38,7 @@ def apply_changes(module: cst.Module, changes: Mapping[cst.CSTNode, Replacement]
     return result
 
 
-def add_imports(module: cst.Module, imports: Iterable["ImportSpec"]) -> cst.Module:
+def add_imports(module: cst.Module, imports: Iterable[ImportSpec]) -> cst.Module:
     specs = list(imports)
     if not specs:
         return module
@@ -94,7 +94,7 @@ def add_module_statements(module: cst.Module, statements: Sequence[str]) -> cst.
             break
     if index > 0:
         new[0] = new[0].with_changes(leading_lines=[cst.EmptyLine()])
-    body = list(module.body)
+    body: list[Any] = list(module.body)
     if index < len(body):
         nxt = body[index]
         if not getattr(nxt, "leading_lines", ()):
@@ -103,8 +103,8 @@ def add_module_statements(module: cst.Module, statements: Sequence[str]) -> cst.
     return module.with_changes(body=body)
 
 
-def apply_patch_extras(module: cst.Module, patches: Iterable["Patch"]) -> cst.Module:
-    imports: list["ImportSpec"] = []
+def apply_patch_extras(module: cst.Module, patches: Iterable[Patch]) -> cst.Module:
+    imports: list[ImportSpec] = []
     statements: list[str] = []
     for patch in patches:
         imports.extend(patch.imports)
@@ -150,7 +150,7 @@ def text_edit(old: str, new: str) -> Edit | None:
     return Edit(line, col, end_line, end_col, new[start:end_new])
 
 
-def patch_edits(module: cst.Module, patch: "Patch") -> tuple[Edit, ...]:
+def patch_edits(module: cst.Module, patch: Patch) -> tuple[Edit, ...]:
     """The text edits a patch amounts to, relative to the module's text."""
     old = module.code
     edits: list[Edit] = []

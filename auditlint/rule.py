@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Optional, Union, cast
 
 from auditlint.model import Applicability
 
@@ -34,7 +34,7 @@ class Patch:
     once per file (deduplicated by text).
     """
 
-    changes: "Mapping[cst.CSTNode, Replacement]"
+    changes: Mapping[cst.CSTNode, Replacement]
     title: str
     applicability: Applicability
     imports: tuple[ImportSpec, ...] = ()
@@ -43,20 +43,20 @@ class Patch:
     @classmethod
     def safe(
         cls,
-        changes: "Mapping[cst.CSTNode, Replacement]",
+        changes: Mapping[cst.CSTNode, Replacement],
         title: str,
-        imports: "tuple[ImportSpec, ...] | list[ImportSpec]" = (),
-        module_statements: "tuple[str, ...] | list[str]" = (),
+        imports: tuple[ImportSpec, ...] | list[ImportSpec] = (),
+        module_statements: tuple[str, ...] | list[str] = (),
     ) -> Patch:
         return cls(dict(changes), title, Applicability.SAFE, tuple(imports), tuple(module_statements))
 
     @classmethod
     def unsafe(
         cls,
-        changes: "Mapping[cst.CSTNode, Replacement]",
+        changes: Mapping[cst.CSTNode, Replacement],
         title: str,
-        imports: "tuple[ImportSpec, ...] | list[ImportSpec]" = (),
-        module_statements: "tuple[str, ...] | list[str]" = (),
+        imports: tuple[ImportSpec, ...] | list[ImportSpec] = (),
+        module_statements: tuple[str, ...] | list[str] = (),
     ) -> Patch:
         return cls(dict(changes), title, Applicability.UNSAFE, tuple(imports), tuple(module_statements))
 
@@ -86,13 +86,14 @@ class Option:
             raise ValueError(f"expected {self.type}, got a boolean")
         if not isinstance(value, kinds):
             raise ValueError(f"expected {self.type}, got {type(value).__name__}")
+        checked = cast(Any, value)
         if self.type == "list[str]":
-            if not all(isinstance(v, str) for v in value):
+            if not all(isinstance(v, str) for v in checked):
                 raise ValueError("expected a list of strings")
-            return tuple(value)
+            return tuple(checked)
         if self.type == "float":
-            return float(value)
-        return value
+            return float(checked)
+        return checked
 
 
 @dataclass(frozen=True)

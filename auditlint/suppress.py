@@ -29,10 +29,10 @@ def noqa_codes_by_line(text: str) -> NoqaMap:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):
         tokens = []
-        for number, line in enumerate(text.splitlines(), 1):
-            idx = line.find("#")
+        for number, raw in enumerate(text.splitlines(), 1):
+            idx = raw.find("#")
             if idx >= 0:
-                tokens.append(tokenize.TokenInfo(tokenize.COMMENT, line[idx:], (number, idx), (number, len(line)), line))
+                tokens.append(tokenize.TokenInfo(tokenize.COMMENT, raw[idx:], (number, idx), (number, len(raw)), raw))
     for tok in tokens:
         if tok.type != tokenize.COMMENT:
             continue

@@ -60,7 +60,7 @@ def _uri(path: str) -> str:
     return quote(path.replace(os.sep, "/"))
 
 
-def render_sarif(findings: Sequence[Finding], errors: Sequence[FileError], rc: "RenderContext") -> str:
+def render_sarif(findings: Sequence[Finding], errors: Sequence[FileError], rc: RenderContext) -> str:
     from auditlint.registry import RULES
 
     codes = sorted(RULES)

@@ -18,7 +18,7 @@ def fixable(f: Finding, unsafe: bool) -> bool:
     return f.fix is not None and (f.fix.applicability is Applicability.SAFE or unsafe)
 
 
-def render_text(findings: Sequence[Finding], rc: "RenderContext") -> str:
+def render_text(findings: Sequence[Finding], rc: RenderContext) -> str:
     out = []
     for f in findings:
         marker = "[*] " if fixable(f, rc.unsafe_fixes) else ""
