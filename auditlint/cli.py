@@ -155,6 +155,8 @@ def check(
             return EXIT_ERROR
         return EXIT_FINDINGS if result.changed else EXIT_OK
 
+    if fix and result.changed:
+        _warn_runtime_dependency(result.changed, overrides, config_file)
     unsafe = bool(unsafe_fixes)
     _emit(result.findings, result.errors, output_format, output_file, statistics, unsafe)
     if show_fixes and result.changed:
@@ -171,6 +173,37 @@ def check(
     if result.findings and not exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _declares_auditlint(root: Path) -> bool:
+    """Whether the project lists auditlint (auditlint-cst) as a runtime dependency."""
+    import re
+
+    pattern = re.compile(r"(?im)^[\s\"']*auditlint(?:-cst)?\b")
+    candidates = [root / "pyproject.toml", root / "setup.cfg", root / "setup.py", *sorted(root.glob("requirements*.txt"))]
+    for path in candidates:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if pattern.search(text) or "auditlint-cst" in text:
+            return True
+    return False
+
+
+def _warn_runtime_dependency(changed: Sequence[Any], overrides: dict[str, Any], config_file: Optional[str]) -> None:
+    """Runtime-style fixes import auditlint.runtime: warn once if production would lack it."""
+    if not any(c.new_source and b"auditlint.runtime" in c.new_source for c in changed):
+        return
+    from auditlint.config import ConfigResolver
+
+    settings = ConfigResolver(Path(config_file) if config_file else None, overrides).default()
+    if not _declares_auditlint(Path(settings.root)):
+        click.echo(
+            "auditlint: warning: the fixes import `auditlint.runtime`, but this project does not declare "
+            "`auditlint-cst` as a runtime dependency; add it, or use `--fix-style stdlib`",
+            err=True,
+        )
 
 
 def _progress_printer() -> Any:

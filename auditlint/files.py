@@ -30,7 +30,7 @@ def _exclude_spec(settings: Settings) -> pathspec.PathSpec:
     key = settings.exclude + settings.extend_exclude
     spec = _SPECS.get(key)
     if spec is None:
-        spec = pathspec.PathSpec.from_lines("gitwildmatch", key)
+        spec = pathspec.GitIgnoreSpec.from_lines(key)
         _SPECS[key] = spec
     return spec
 
