@@ -53,10 +53,10 @@ def select_codes(select: Sequence[str], ignore: Sequence[str], extend_select: Se
     return enabled
 
 
-_CLASSES: dict[str, type["Rule"]] = {}
+_CLASSES: dict[str, type[Rule]] = {}
 
 
-def rule_class(code: str) -> type["Rule"]:
+def rule_class(code: str) -> type[Rule]:
     cls = _CLASSES.get(code)
     if cls is None:
         _, module, attr = RULES[code]
@@ -65,7 +65,7 @@ def rule_class(code: str) -> type["Rule"]:
     return cls
 
 
-def all_rule_classes() -> list[type["Rule"]]:
+def all_rule_classes() -> list[type[Rule]]:
     return [rule_class(code) for code in RULES]
 
 
