@@ -14,7 +14,10 @@ if TYPE_CHECKING:
 
 #: code -> (name, module, class). Keep sorted by code.
 RULES: dict[str, tuple[str, str, str]] = {
+    "AL203": ("query-in-loop", "auditlint.rules.al203_query_in_loop", "QueryInLoop"),
+    "AL301": ("unreleased-connection", "auditlint.rules.al301_unreleased_connection", "UnreleasedConnection"),
     "AL401": ("http-without-timeout", "auditlint.rules.al401_http_without_timeout", "HttpWithoutTimeout"),
+    "AL801": ("blocking-matview-refresh", "auditlint.rules.al801_blocking_matview_refresh", "BlockingMatviewRefresh"),
 }
 
 ALL_SELECTORS = ("ALL",)
