@@ -232,7 +232,7 @@ class FileContext:
             self._class_attrs[id(cls)] = table
         return table.get(attr, [])
 
-    def resolve_call_target(self, func: cst.BaseExpression) -> Optional[str]:
+    def resolve_call_target(self, func: cst.BaseExpression, depth: int = 0) -> Optional[str]:
         """Qualified name of a callee, following one simple binding of its receiver.
 
         `s.get` with `s = requests.Session()` gives `requests.Session().get`.
@@ -240,9 +240,14 @@ class FileContext:
         direct = self.qualname(func)
         if direct is not None:
             return direct
+        if depth > 3:
+            return None
         if isinstance(func, cst.Attribute):
-            base = self.resolve_expr(func.value)
+            base = self.resolve_expr(func.value, depth + 1)
             return f"{base}.{func.attr.value}" if base else None
+        if isinstance(func, cst.Name):
+            # A local callee: `SessionLocal = sessionmaker(...)`, `get = requests.get`.
+            return self.resolve_expr(func, depth + 1)
         return None
 
     def resolve_expr(self, expr: cst.BaseExpression, depth: int = 0) -> Optional[str]:
@@ -260,7 +265,7 @@ class FileContext:
                 base = self.resolve_expr(expr.value, depth + 1)
                 return f"{base}.{expr.attr.value}" if base else None
         if isinstance(expr, cst.Call):
-            base = self.resolve_call_target(expr.func)
+            base = self.resolve_call_target(expr.func, depth + 1)
             return f"{base}()" if base else None
         return None
 
