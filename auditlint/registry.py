@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 #: code -> (name, module, class). Keep sorted by code.
 RULES: dict[str, tuple[str, str, str]] = {
+    "AL201": ("await-in-loop", "auditlint.rules.al201_await_in_loop", "AwaitInLoop"),
+    "AL202": ("unbounded-fan-out", "auditlint.rules.al202_unbounded_fan_out", "UnboundedFanOut"),
     "AL203": ("query-in-loop", "auditlint.rules.al203_query_in_loop", "QueryInLoop"),
     "AL301": ("unreleased-connection", "auditlint.rules.al301_unreleased_connection", "UnreleasedConnection"),
     "AL401": ("http-without-timeout", "auditlint.rules.al401_http_without_timeout", "HttpWithoutTimeout"),
