@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 #: code -> (name, module, class). Keep sorted by code.
 RULES: dict[str, tuple[str, str, str]] = {
+    "AL101": ("dangling-task", "auditlint.rules.al101_dangling_task", "DanglingTask"),
+    "AL102": ("untracked-timer", "auditlint.rules.al102_untracked_timer", "UntrackedTimer"),
+    "AL103": ("unstoppable-loop", "auditlint.rules.al103_unstoppable_loop", "UnstoppableLoop"),
     "AL201": ("await-in-loop", "auditlint.rules.al201_await_in_loop", "AwaitInLoop"),
     "AL202": ("unbounded-fan-out", "auditlint.rules.al202_unbounded_fan_out", "UnboundedFanOut"),
     "AL203": ("query-in-loop", "auditlint.rules.al203_query_in_loop", "QueryInLoop"),
