@@ -71,7 +71,10 @@ class Settings:
     target_version: str = "py39"
     fix_style: str = "stdlib"
     unsafe_fixes: bool = False
+    max_file_size: float = 2.0
     rule_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    #: Baseline file (absolute, or relative to the working directory); never changes per-file results.
+    baseline: Optional[str] = field(default=None, compare=False)
     root: str = field(default=".", compare=False)
     config_path: Optional[str] = field(default=None, compare=False)
 
@@ -117,7 +120,9 @@ _KEYS = {
     "target-version",
     "fix-style",
     "unsafe-fixes",
+    "max-file-size",
     "rules",
+    "baseline",
 }
 
 
@@ -172,6 +177,10 @@ def parse_table(table: Mapping[str, Any], source: str, base: Settings) -> Settin
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: expected true or false")
             changes[key.replace("-", "_")] = value
+        elif key == "max-file-size":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"{where}: expected a positive number of megabytes")
+            changes["max_file_size"] = float(value)
         elif key == "target-version":
             if value not in TARGET_VERSIONS:
                 raise ConfigError(f"{where}: expected one of {', '.join(TARGET_VERSIONS)}")
@@ -180,6 +189,11 @@ def parse_table(table: Mapping[str, Any], source: str, base: Settings) -> Settin
             if value not in FIX_STYLES:
                 raise ConfigError(f"{where}: expected one of {', '.join(FIX_STYLES)}")
             changes["fix_style"] = value
+        elif key == "baseline":
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{where}: expected a file name")
+            # Relative to the config file, so the setting means the same from any directory.
+            changes["baseline"] = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(source)), value))
         elif key == "per-file-ignores":
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: expected a table of glob = [codes]")

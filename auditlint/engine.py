@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -285,6 +286,30 @@ def _python_syntax_error(data: bytes) -> Optional[tuple[str, int, int]]:
     return None
 
 
+def size_error(data: bytes, path: str, settings: Settings) -> Optional[FileError]:
+    """Files over `max-file-size` are reported, not parsed: a LibCST tree costs several hundred
+    times the size of its source in memory."""
+    limit = settings.max_file_size * 1024 * 1024
+    if len(data) <= limit:
+        return None
+    size = len(data) / (1024 * 1024)
+    return FileError(
+        path,
+        f"not linted: {size:.1f} MB is over the {settings.max_file_size:g} MB limit (max-file-size)",
+        0,
+        0,
+        "E902",
+    )
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(code: str) -> list[str]:
+    """Lines as Python counts them (form feeds and other Unicode breaks do not end a line)."""
+    return _LINE_BREAK.split(code)
+
+
 def check_syntax(data: bytes, path: str) -> Optional[FileError]:
     """A file no rule needs to parse is still checked: CPython's parser first (cheap); when it
     objects, LibCST decides (it knows newer syntax than the running interpreter may)."""
@@ -360,6 +385,9 @@ def lint_bytes(
     """Lint one file's bytes with the given rule codes."""
     if is_skip_file(data):
         return [], []
+    too_big = size_error(data, path, settings)
+    if too_big is not None:
+        return [], [too_big]
     rule_classes = prefilter(data, [rule_class(c) for c in codes])
     if not rule_classes:
         error = check_syntax(data, path)
@@ -374,7 +402,7 @@ def lint_bytes(
     errors = crash_errors(path, result.crashes)
     if not result.located:
         return [], errors
-    lines = module.code.splitlines()
+    lines = source_lines(module.code)
     findings = [
         finding_of(loc, path, module, lines, want_edits) for loc in result.located if not loc.suppressed
     ]

@@ -19,6 +19,8 @@ from auditlint.engine import (
     lint_tree,
     parse,
     prefilter,
+    size_error,
+    source_lines,
 )
 from auditlint.model import Applicability, FileError, Finding
 from auditlint.patching import apply_changes, apply_patch_extras
@@ -128,6 +130,10 @@ def fix_bytes(
     outcome = FixOutcome(new_source=data)
     if is_skip_file(data):
         return outcome
+    too_big = size_error(data, path, settings)
+    if too_big is not None:
+        outcome.errors.append(too_big)
+        return outcome
     rule_classes: list[type[Rule]] = prefilter(data, [rule_class(c) for c in codes])
     if not rule_classes:
         error = check_syntax(data, path)
@@ -180,7 +186,7 @@ def fix_bytes(
     if lint is None:
         lint = lint_tree(module, path, settings, rule_classes)
     outcome.errors.extend(crash_errors(path, lint.crashes))
-    lines = module.code.splitlines()
+    lines = source_lines(module.code)
     outcome.remaining = sorted(
         (finding_of(loc, path, module, lines, want_edits) for loc in lint.located if not loc.suppressed),
         key=Finding.sort_key,

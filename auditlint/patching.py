@@ -116,7 +116,7 @@ def apply_patch_extras(module: cst.Module, patches: Iterable[Patch]) -> cst.Modu
 def _line_starts(text: str) -> list[int]:
     starts = [0]
     for i, ch in enumerate(text):
-        if ch == "\n":
+        if ch == "\n" or (ch == "\r" and text[i + 1 : i + 2] != "\n"):
             starts.append(i + 1)
     return starts
 
