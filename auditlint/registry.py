@@ -22,9 +22,11 @@ RULES: dict[str, tuple[str, str, str]] = {
     "AL203": ("query-in-loop", "auditlint.rules.al203_query_in_loop", "QueryInLoop"),
     "AL301": ("unreleased-connection", "auditlint.rules.al301_unreleased_connection", "UnreleasedConnection"),
     "AL401": ("http-without-timeout", "auditlint.rules.al401_http_without_timeout", "HttpWithoutTimeout"),
+    "AL501": ("import-time-singleton", "auditlint.rules.al501_import_time_singleton", "ImportTimeSingleton"),
     "AL601": ("json-round-trip", "auditlint.rules.al601_json_round_trip", "JsonRoundTrip"),
     "AL602": ("json-in-loop", "auditlint.rules.al602_json_in_loop", "JsonInLoop"),
     "AL603": ("repeated-serialization", "auditlint.rules.al603_repeated_serialization", "RepeatedSerialization"),
+    "AL701": ("bulk-write-without-invalidation", "auditlint.rules.al701_bulk_write_without_invalidation", "BulkWriteWithoutInvalidation"),
     "AL801": ("blocking-matview-refresh", "auditlint.rules.al801_blocking_matview_refresh", "BlockingMatviewRefresh"),
 }
 
