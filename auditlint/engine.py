@@ -256,7 +256,35 @@ class TreeLint:
     positions: Any = None
 
 
+_BRACKETS = re.compile(rb"[\[\](){}]")
+_OPEN = frozenset(b"([{")
+
+
+def bracket_depth(data: bytes) -> int:
+    """Maximum nesting of brackets, counting those in strings and comments too (an upper bound
+    on what the parser will see, cheap because only bracket characters are visited)."""
+    depth = deepest = 0
+    for ch in _BRACKETS.findall(data):
+        if ch[0] in _OPEN:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        else:
+            depth -= 1
+    return deepest
+
+
+#: CPython itself refuses more than 200 nested brackets; LibCST's native parser crashes the
+#: whole process (a segmentation fault, not an exception) somewhere above 1,000.
+MAX_BRACKET_DEPTH = 200
+
+
 def parse(data: bytes, path: str) -> tuple[Optional[cst.Module], Optional[FileError]]:
+    if bracket_depth(data) > MAX_BRACKET_DEPTH:
+        precise = _python_syntax_error(data)
+        if precise is not None:
+            msg, line, col = precise
+            return None, FileError(path, f"syntax error: {msg}", line, col, "E999")
     try:
         return cst.parse_module(data), None
     except cst.ParserSyntaxError as exc:

@@ -192,5 +192,15 @@ def fix_bytes(
         key=Finding.sort_key,
     )
     if outcome.applied:
-        outcome.new_source = module.bytes
+        outcome.new_source = _keep_final_newline(data, module.bytes)
     return outcome
+
+
+def _keep_final_newline(original: bytes, new: bytes) -> bytes:
+    """LibCST drops the final line break of a file whose lines end with a lone CR; put it back."""
+    for ending in (b"\r\n", b"\n", b"\r"):
+        if original.endswith(ending):
+            if not new.endswith((b"\n", b"\r")):
+                return new + ending
+            break
+    return new

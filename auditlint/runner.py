@@ -96,7 +96,11 @@ def _job(args: tuple[str, bytes, Settings, list[str], bool, bool, bool]) -> File
 
 
 def write_atomic(path: Path, data: bytes, expected_old: bytes) -> Optional[str]:
-    """Replace a file's content atomically, keeping its permissions; refuse if it changed on disk."""
+    """Replace a file's content atomically, keeping its permissions; refuse if it changed on disk.
+
+    A symbolic link is never written through: it may point outside the project."""
+    if path.is_symlink():
+        return "is a symbolic link; fixes are not written through links"
     try:
         with open(path, "rb") as fh:
             current = fh.read()
