@@ -7,13 +7,18 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import click
 
 from auditlint import __version__
 from auditlint.config import FIX_STYLES, TARGET_VERSIONS, ConfigError
 from auditlint.output import FORMATS
+
+if TYPE_CHECKING:
+    from auditlint.baseline import SourceReader
+    from auditlint.gitdiff import ChangedLines
+    from auditlint.model import Finding
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -66,6 +71,12 @@ def cli() -> None:
 @click.option("--stdin-filename", default=None, help="The name of the file read from `-` (for config and reports).")
 @click.option("--force-exclude", is_flag=True, help="Apply excludes to files named on the command line too.")
 @click.option("--jobs", "-j", type=click.IntRange(0), default=0, help="Worker processes (0: one per core).")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), default=None, help="Report only findings this baseline file does not record.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False), default=None, help="Record the current findings in this file and exit 0.")
+@click.option("--strict-baseline", is_flag=True, help="Exit 1 when baselined findings are gone but the baseline still lists them.")
+@click.option("--diff-base", "--changed-since", "diff_base", metavar="REF", default=None, help="Report only findings on lines changed since the git revision REF.")
+@click.option("--report-unused-noqa", is_flag=True, help="Report `# noqa: ALnnn` codes that suppress nothing (AL001).")
+@click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` comments for every current finding.")
 def check(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -88,6 +99,12 @@ def check(
     stdin_filename: Optional[str],
     force_exclude: bool,
     jobs: int,
+    baseline_file: Optional[str],
+    write_baseline: Optional[str],
+    strict_baseline: bool,
+    diff_base: Optional[str],
+    report_unused_noqa: bool,
+    add_noqa: bool,
 ) -> int:
     """Lint PATHS (default: the current directory); `-` reads standard input."""
     from auditlint.registry import SelectorError, check_selector
@@ -111,16 +128,25 @@ def check(
     if config_file is not None and not Path(config_file).is_file():
         _error(f"{config_file}: config file not found")
         return EXIT_ERROR
+    conflict = _conflict(add_noqa=add_noqa, fix=fix, diff=show_diff, write_baseline=bool(write_baseline), stdin=paths == ("-",))
+    if conflict:
+        _error(conflict)
+        return EXIT_ERROR
+    try:
+        gate = _Gate.create(baseline_file, write_baseline, strict_baseline, diff_base, overrides, config_file)
+    except (ConfigError, ValueError) as exc:
+        _error(str(exc))
+        return EXIT_ERROR
 
     if paths == ("-",):
-        return _check_stdin(stdin_filename, overrides, config_file, fix or show_diff, show_diff, output_format, output_file, exit_zero)
+        return _check_stdin(
+            stdin_filename, overrides, config_file, fix or show_diff, show_diff, output_format, output_file, exit_zero, gate, quiet
+        )
 
     from auditlint.runner import RunOptions, run
 
     want_edits = output_format in ("json", "sarif") or show_diff
-    progress = None
-    if not quiet and sys.stderr.isatty() and output_file is None:
-        progress = _progress_printer()
+    progress = _ProgressBar() if not quiet and sys.stderr.isatty() else None
     options = RunOptions(
         fix=fix,
         unsafe_fixes=unsafe_fixes,
@@ -130,14 +156,16 @@ def check(
         want_edits=want_edits,
         force_exclude=force_exclude,
         progress=progress,
+        report_unused_noqa=report_unused_noqa,
     )
     try:
         result = run(list(paths) or ["."], options, config_file=Path(config_file) if config_file else None, overrides=overrides)
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_ERROR
-    if progress is not None:
-        click.echo("\r\x1b[K", nl=False, err=True)
+    finally:
+        if progress is not None:
+            progress.close()
 
     for err in result.errors:
         where = f"{err.path}:{err.line}:{err.column}" if err.line else err.path
@@ -157,22 +185,170 @@ def check(
 
     if fix and result.changed:
         _warn_runtime_dependency(result.changed, overrides, config_file)
+    if write_baseline:
+        return _write_baseline(Path(write_baseline), result.findings, bool(result.errors), quiet)
+    try:
+        findings, stale_failure = gate.apply(result.findings, result.linted, quiet)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+    if add_noqa:
+        return _add_noqa(findings, bool(result.errors), quiet)
     unsafe = bool(unsafe_fixes)
-    _emit(result.findings, result.errors, output_format, output_file, statistics, unsafe)
+    _emit(findings, result.errors, output_format, output_file, statistics, unsafe)
     if show_fixes and result.changed:
         click.echo("Fixed:", err=True)
         for changed in result.changed:
             for title in changed.fixes_applied:
                 click.echo(f"  {changed.path}: {title}", err=True)
     if not quiet and output_format == "text" and not statistics:
-        _summary(result.findings, result.fixes_applied, fix, unsafe)
+        _summary(findings, result.fixes_applied, fix, unsafe)
     if result.errors:
         return EXIT_ERROR
     if exit_non_zero_on_fix and result.fixes_applied:
         return EXIT_FINDINGS
-    if result.findings and not exit_zero:
+    if (findings or stale_failure) and not exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _conflict(*, add_noqa: bool, fix: bool, diff: bool, write_baseline: bool, stdin: bool) -> Optional[str]:
+    if add_noqa and (fix or diff or write_baseline):
+        return "--add-noqa cannot be combined with --fix, --diff or --write-baseline"
+    if write_baseline and diff:
+        return "--write-baseline cannot be combined with --diff"
+    if stdin and (add_noqa or write_baseline):
+        return "--add-noqa and --write-baseline need files, not standard input"
+    return None
+
+
+class _Gate:
+    """What is reported of the findings: those the baseline does not record, and (with
+    `--diff-base`) those on changed lines. The baseline sees every finding first, so that a
+    baselined finding outside the diff is not taken for a fixed one."""
+
+    def __init__(self, baseline: Optional[Path], strict: bool, changed: Optional[ChangedLines]) -> None:
+        self.baseline = baseline
+        self.strict = strict
+        self.changed = changed
+
+    @classmethod
+    def create(
+        cls,
+        baseline_file: Optional[str],
+        write_baseline: Optional[str],
+        strict: bool,
+        diff_base: Optional[str],
+        overrides: Mapping[str, Any],
+        config_file: Optional[str],
+    ) -> _Gate:
+        """Raises ValueError (one line) for a bad combination, an unusable git revision."""
+        baseline: Optional[Path] = None
+        if baseline_file:
+            baseline = Path(baseline_file)
+        elif not write_baseline:
+            from auditlint.config import ConfigResolver
+
+            configured = ConfigResolver(Path(config_file) if config_file else None, overrides).default().baseline
+            baseline = Path(configured) if configured else None
+        if strict and baseline is None and not write_baseline:
+            raise ValueError("--strict-baseline needs a baseline (--baseline FILE or `baseline` in the config)")
+        changed = None
+        if diff_base is not None:
+            from auditlint.gitdiff import GitDiffError, changed_lines
+
+            try:
+                changed = changed_lines(diff_base)
+            except GitDiffError as exc:
+                raise ValueError(str(exc)) from None
+        return cls(baseline, strict, changed)
+
+    def apply(
+        self, findings: Sequence[Finding], linted: Mapping[str, Sequence[str]], quiet: bool, read: Optional[SourceReader] = None
+    ) -> tuple[list[Finding], bool]:
+        """(the findings to report, whether --strict-baseline fails the run)."""
+        out = list(findings)
+        stale_failure = False
+        if self.baseline is not None:
+            from auditlint import baseline as bl
+
+            try:
+                entries = bl.load(self.baseline)
+                outcome = bl.apply(self.baseline, entries, out, linted, read or bl.read_source)
+            except bl.BaselineError as exc:
+                raise ValueError(str(exc)) from None
+            out = outcome.new
+            if outcome.stale and (self.strict or not quiet):
+                _report_stale(self.baseline, outcome.stale, self.strict)
+            stale_failure = self.strict and bool(outcome.stale)
+            if outcome.absorbed and not quiet:
+                click.echo(f"auditlint: {outcome.absorbed} finding(s) recorded in {self.baseline} not shown.", err=True)
+        if self.changed is not None:
+            changed = self.changed
+            out = [f for f in out if changed.touches(f.path, f.line, f.end_line)]
+        return out, stale_failure
+
+
+def _report_stale(path: Path, stale: Sequence[Any], strict: bool) -> None:
+    total = sum(e.count for e in stale)
+    verb = "error" if strict else "note"
+    click.echo(
+        f"auditlint: {verb}: {total} finding(s) recorded in the baseline no longer occur; "
+        f"shrink it with `auditlint --write-baseline {path}`",
+        err=True,
+    )
+    for entry in stale[:20]:
+        where = f" in `{entry.scope}`" if entry.scope else ""
+        times = f" (x{entry.count})" if entry.count > 1 else ""
+        click.echo(f"  {entry.path}: {entry.code}{where}: {entry.snippet}{times}", err=True)
+    if len(stale) > 20:
+        click.echo(f"  ... and {len(stale) - 20} more", err=True)
+
+
+def _write_baseline(path: Path, findings: Sequence[Finding], had_errors: bool, quiet: bool) -> int:
+    from auditlint.baseline import BaselineError, write
+
+    try:
+        count = write(path, findings)
+    except BaselineError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+    if not quiet:
+        click.echo(f"auditlint: recorded {count} finding(s) in {path}.", err=True)
+    # A file that could not be linted is missing from the baseline: say so with the exit code.
+    return EXIT_ERROR if had_errors else EXIT_OK
+
+
+def _add_noqa(findings: Sequence[Finding], had_errors: bool, quiet: bool) -> int:
+    from auditlint.runner import write_atomic
+    from auditlint.suppress import add_noqa
+
+    by_path: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_path.setdefault(f.path, []).append(f)
+    added = files = 0
+    failed = had_errors
+    for display, items in sorted(by_path.items()):
+        path = Path(display)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            _error(f"{display}: cannot read: {exc.strerror or exc}")
+            failed = True
+            continue
+        new, count = add_noqa(data, items)
+        if not count:
+            continue
+        problem = write_atomic(path, new, data)
+        if problem:
+            _error(f"{display}: {problem}")
+            failed = True
+            continue
+        added += count
+        files += 1
+    if not quiet:
+        click.echo(f"Added {added} noqa directive(s) to {files} file(s).", err=True)
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _declares_auditlint(root: Path) -> bool:
@@ -206,12 +382,31 @@ def _warn_runtime_dependency(changed: Sequence[Any], overrides: dict[str, Any], 
         )
 
 
-def _progress_printer() -> Any:
-    def show(done: int, total: int) -> None:
-        if total >= 50 and (done % 25 == 0 or done == total):
-            click.echo(f"\r\x1b[Kauditlint: {done}/{total} files", nl=False, err=True)
+class _ProgressBar:
+    """click's progress bar on stderr (a terminal only; the caller checks), shown once a run has
+    enough files to lint for it to matter, and erased when the run ends."""
 
-    return show
+    MIN_FILES = 50
+
+    def __init__(self) -> None:
+        self.bar: Optional[Any] = None
+        self.done = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.MIN_FILES:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="auditlint", file=sys.stderr, show_pos=True, width=30)
+            self.bar.render_progress()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            # Erase the bar and show the cursor again (click hides it while drawing).
+            sys.stderr.write("\r\x1b[K\x1b[?25h")
+            sys.stderr.flush()
+            self.bar = None
 
 
 def _emit(findings: Sequence[Any], errors: Sequence[Any], fmt: str, output_file: Optional[str], statistics: bool, unsafe: bool) -> None:
@@ -275,6 +470,8 @@ def _check_stdin(
     fmt: str,
     output_file: Optional[str],
     exit_zero: bool,
+    gate: _Gate,
+    quiet: bool,
 ) -> int:
     from auditlint.config import ConfigResolver
     from auditlint.runner import codes_for, display_path
@@ -312,10 +509,21 @@ def _check_stdin(
     findings, errors = lint_bytes(data, display, settings, codes, want_edits=fmt in ("json", "sarif"))
     for err in errors:
         _error(f"{err.path}:{err.line}:{err.column}: {err.message}" if err.line else f"{err.path}: {err.message}")
+    from auditlint.baseline import read_source
+    from auditlint.suppress import decode_source
+
+    text = decode_source(data)[0]
+    try:
+        findings, stale_failure = gate.apply(
+            findings, {display: tuple(codes)}, quiet, lambda p: text if p == display else read_source(p)
+        )
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
     _emit(findings, errors, fmt, output_file, False, settings.unsafe_fixes)
     if errors:
         return EXIT_ERROR
-    return EXIT_FINDINGS if findings and not exit_zero else EXIT_OK
+    return EXIT_FINDINGS if (findings or stale_failure) and not exit_zero else EXIT_OK
 
 
 @cli.command("rule")

@@ -30,6 +30,8 @@ class RunOptions:
     want_edits: bool = False
     force_exclude: bool = False
     progress: Optional[Callable[[int, int], None]] = None
+    #: Also report `noqa` codes that suppress nothing (AL001), and remove them with `fix`.
+    report_unused_noqa: bool = False
 
 
 @dataclass
@@ -39,6 +41,8 @@ class RunResult:
     changed: list[FileResult] = field(default_factory=list)
     files: int = 0
     fixes_applied: int = 0
+    #: Display path -> the codes enabled for it, for every file this run looked at.
+    linted: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def display_path(path: Path) -> str:
@@ -67,9 +71,12 @@ def codes_for(settings: Settings, path: Path) -> list[str]:
     return codes
 
 
-def _job(args: tuple[str, bytes, Settings, list[str], bool, bool, bool]) -> FileResult:
+JobArgs = tuple[str, bytes, Settings, list[str], bool, bool, bool, bool]
+
+
+def _job(args: JobArgs) -> FileResult:
     """Lint (or fix) one file; runs in a worker process or in-process."""
-    display, data, settings, codes, want_edits, fix, unsafe = args
+    display, data, settings, codes, want_edits, fix, unsafe, unused_noqa = args
     result = FileResult(display, old_source=None)
     try:
         if fix:
@@ -86,6 +93,8 @@ def _job(args: tuple[str, bytes, Settings, list[str], bool, bool, bool]) -> File
             from auditlint.engine import lint_bytes
 
             result.findings, result.errors = lint_bytes(data, display, settings, codes, want_edits=want_edits)
+        if unused_noqa and not any(e.code == "E999" for e in result.errors):
+            _unused_noqa(result, data, settings, codes, fix)
     except RecursionError:
         result.errors = [FileError(display, "cannot lint: the file is nested too deeply", 0, 0, "E999")]
     except MemoryError:
@@ -93,6 +102,27 @@ def _job(args: tuple[str, bytes, Settings, list[str], bool, bool, bool]) -> File
     except Exception as exc:  # noqa: BLE001 - one file's failure must not lose the run
         result.errors = [FileError(display, f"internal error: {type(exc).__name__}: {exc}", 0, 0, "E001")]
     return result
+
+
+def _unused_noqa(result: FileResult, data: bytes, settings: Settings, codes: list[str], fix: bool) -> None:
+    """Add AL001 findings; with `fix`, drop the unused codes from the (possibly fixed) text."""
+    from auditlint.suppress import apply_edits, unused_noqa
+
+    current = result.new_source if result.new_source is not None else data
+    unused = unused_noqa(current, result.path, settings, codes)
+    if not fix or not unused:
+        result.findings = sorted([*result.findings, *unused], key=Finding.sort_key)
+        return
+    from auditlint.engine import parse
+
+    module, _ = parse(current, result.path)
+    if module is None:
+        return
+    edits = [e for f in unused if f.fix is not None for e in f.fix.edits]
+    text = apply_edits(module.code, edits)
+    result.new_source = text.encode(module.encoding)
+    result.fixes_applied.extend(f"{f.code} {f.fix.title}" for f in unused if f.fix is not None)
+    result.fixed_count += len(unused)
 
 
 def write_atomic(path: Path, data: bytes, expected_old: bytes) -> Optional[str]:
@@ -141,7 +171,7 @@ def run(
         resolver._explicit = explicit_settings.with_overrides(**(overrides or {}))
     result = RunResult()
     caches: dict[tuple[str, str], Cache] = {}
-    jobs: list[tuple[Path, tuple[str, bytes, Settings, list[str], bool, bool, bool], Optional[Cache], str]] = []
+    jobs: list[tuple[Path, JobArgs, Optional[Cache], str]] = []
     for item in discover(list(paths), resolver, force_exclude=options.force_exclude):
         display = display_path(item.path)
         if item.settings is None:
@@ -156,6 +186,7 @@ def run(
             result.errors.append(FileError(display, f"cannot read: {exc.strerror or exc}"))
             continue
         codes = codes_for(settings, item.path)
+        result.linted[display] = tuple(codes)
         unsafe = settings.unsafe_fixes if options.unsafe_fixes is None else options.unsafe_fixes
         cache = None
         digest = ""
@@ -165,14 +196,15 @@ def run(
             if cache is None:
                 cache = Cache(Path(settings.root), key[1])
                 caches[key] = cache
-            digest = content_hash(data) + ":" + ",".join(codes)
+            digest = content_hash(data) + ":" + ",".join(codes) + (":AL001" if options.report_unused_noqa else "")
             hit = cache.get(os.path.abspath(item.path), digest, display, options.want_edits)
             if hit is not None:
                 result.findings.extend(hit[0])
                 result.errors.extend(hit[1])
                 continue
         fix = options.fix or options.diff
-        jobs.append((item.path, (display, data, settings, codes, options.want_edits, fix, unsafe), cache, digest))
+        args = (display, data, settings, codes, options.want_edits, fix, unsafe, options.report_unused_noqa)
+        jobs.append((item.path, args, cache, digest))
 
     outcomes = _execute([j[1] for j in jobs], options)
     for (path, args, cache, digest), outcome in zip(jobs, outcomes):
@@ -195,7 +227,7 @@ def run(
     return result
 
 
-def _execute(args: list[tuple[str, bytes, Settings, list[str], bool, bool, bool]], options: RunOptions) -> list[FileResult]:
+def _execute(args: list[JobArgs], options: RunOptions) -> list[FileResult]:
     jobs = options.jobs or (os.cpu_count() or 1)
     total = len(args)
     if jobs <= 1 or total < PARALLEL_THRESHOLD:

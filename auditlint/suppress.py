@@ -129,7 +129,7 @@ def _removal(line: str, d: Directive, keep: Sequence[str]) -> Edit:
         # The directive ends its comment: remove it with the blank space before it.
         start = len(line[: d.start].rstrip())
         return Edit(d.line, start + 1, d.line, d.end + 1, "")
-    # Words follow the directive (`# noqa: AL401 because ...`): keep them as a plain comment.
+    # Words follow the directive (a reason, say): keep them as a plain comment.
     return Edit(d.line, d.start + 1, d.line, d.end + 1, "#")
 
 
@@ -240,7 +240,6 @@ def add_noqa(data: bytes, findings: Sequence[Finding]) -> tuple[bytes, int]:
         if line is not None and f.code not in wanted.setdefault(line, []):
             wanted[line].append(f.code)
     existing = {d.line: d for d in directives(text, tokens)}
-    comment_at = {t.start[0]: t for t in tokens if t.type == tokenize.COMMENT}
     lines = split_lines(text)
     changed = 0
     for number, codes in sorted(wanted.items()):
@@ -258,9 +257,8 @@ def add_noqa(data: bytes, findings: Sequence[Finding]) -> tuple[bytes, int]:
                 continue
             body = body[: d.start] + f"# noqa: {', '.join(merged)}" + body[d.end :]
         else:
-            comment = comment_at.get(number)
-            head = body if comment is not None else body.rstrip()
-            body = f"{head}  # noqa: {', '.join(sorted(codes))}"
+            # After a comment already there (a `type: ignore`, say), else right after the code.
+            body = f"{body.rstrip()}  # noqa: {', '.join(sorted(codes))}"
         lines[number - 1] = body + ending
         changed += 1
     if not changed:
