@@ -56,9 +56,9 @@ def fix_source(
         unsafe=settings.unsafe_fixes if unsafe is None else unsafe,
     )
     _raise_first([e for e in outcome.errors if e.code == "E999"])
-    import libcst as cst
+    from auditlint.suppress import decode_source
 
-    return cst.parse_module(outcome.new_source).code
+    return decode_source(outcome.new_source)[0]
 
 
 def lint_paths(

@@ -556,6 +556,18 @@ def rule_cmd(code: Optional[str], show_all: bool, fmt: Optional[str]) -> int:
     return EXIT_OK
 
 
+@cli.command("server")
+def server_cmd() -> int:
+    """Run the language server (LSP over standard input and output) for editors."""
+    try:
+        from auditlint.lsp import serve
+    except ImportError as exc:
+        _error(f"`auditlint server` needs pygls ({exc}): pip install 'auditlint-cst[lsp]'")
+        return EXIT_ERROR
+    serve()
+    return EXIT_OK
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Console entry point: one line on stderr for every error, exit 2."""
     try:
