@@ -706,12 +706,19 @@ class ScopeMutations:
         return out if walk(expr) else None
 
     def may_change(
-        self, expr: cst.CSTNode, region: Sequence[cst.CSTNode], *, strict_calls: bool = False
+        self,
+        expr: cst.CSTNode,
+        region: Sequence[cst.CSTNode],
+        *,
+        strict_calls: bool = False,
+        until: Optional[cst.CSTNode] = None,
     ) -> bool:
         """May the value of `expr` differ at two moments separated by running `region`?
 
         `strict_calls` (polling `while` loops, `with` blocks) treats every call that could reach
         a value the function does not own as a change: other threads may be at work.
+        `until` is where the second moment falls inside `region`: an `await` or `yield` of an
+        expression that contains it suspends only after it is evaluated.
         """
         watched = self.chains(expr)
         if watched is None:
@@ -720,8 +727,13 @@ class ScopeMutations:
         nested = self.nested_effects()
         nodes = list(_region_nodes(region))
         calls = [n for n in nodes if isinstance(n, cst.Call)]
+        later: set[int] = set()
+        ancestor = self.parent(until) if until is not None else None
+        while ancestor is not None:
+            later.add(id(ancestor))
+            ancestor = self.parent(ancestor)
         suspends = any(
-            isinstance(n, (cst.Await, cst.Yield))
+            (isinstance(n, (cst.Await, cst.Yield)) and id(n) not in later)
             or (isinstance(n, (cst.For, cst.With)) and n.asynchronous is not None)
             for n in nodes
         )

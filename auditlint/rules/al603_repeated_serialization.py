@@ -72,6 +72,16 @@ def _evaluated_unconditionally(path: Sequence[cst.CSTNode]) -> bool:
     return not _in_target(path)
 
 
+def _header_before(statement: cst.CSTNode, child: Sequence[cst.CSTNode]) -> list[cst.CSTNode]:
+    """The part of `statement` that runs up to its `child` on the way to the second call: the
+    header of an `if` or a `with` whose test or first item holds the call, else all of it."""
+    if isinstance(statement, cst.With) and child and child[0] is statement.items[0]:
+        return [statement.items[0]]
+    if isinstance(statement, cst.If) and child and child[0] is statement.test:
+        return [statement.test]
+    return [statement]
+
+
 def _in_target(path: Sequence[cst.CSTNode]) -> bool:
     """Does `path` (from a statement down) pass through an assignment target?"""
     for parent, child in zip(path, path[1:]):
@@ -183,6 +193,40 @@ class RepeatedSerialization(Rule):
             """,
             fix_style="runtime",
             title="runtime style writes the same fix",
+        ),
+        bad(
+            """
+            import json
+            async def deliver(session, url, payload, sign):
+                signature = sign(json.dumps(payload))
+                async with session.post(url, data=json.dumps(payload), headers={"X-Sig": signature}) as r:
+                    return await r.text()
+            """,
+            fixed="""
+            import json
+            async def deliver(session, url, payload, sign):
+                payload_json = json.dumps(payload)
+                signature = sign(payload_json)
+                async with session.post(url, data=payload_json, headers={"X-Sig": signature}) as r:
+                    return await r.text()
+            """,
+            title="aiohttp: the await comes after the body is serialised",
+        ),
+        bad(
+            """
+            import json
+            async def deliver(client, url, payload, sign):
+                signature = sign(json.dumps(payload))
+                return await client.post(url, content=json.dumps(payload), headers={"X-Sig": signature})
+            """,
+            fixed="""
+            import json
+            async def deliver(client, url, payload, sign):
+                payload_json = json.dumps(payload)
+                signature = sign(payload_json)
+                return await client.post(url, content=payload_json, headers={"X-Sig": signature})
+            """,
+            title="an await of the call that takes the text",
         ),
         bad(
             """
@@ -415,6 +459,16 @@ class RepeatedSerialization(Rule):
             """,
             title="an await between: another task may change a parameter",
         ),
+        ok(
+            """
+            import json
+            async def f(p, session, sign):
+                signature = sign(json.dumps(p))
+                async with session.get("/token") as r:
+                    await session.post(data=json.dumps(p), headers={"X-Sig": signature})
+            """,
+            title="an async with entered before the second call",
+        ),
     )
 
     def __init__(self, options: Optional[dict[str, object]] = None) -> None:
@@ -473,7 +527,10 @@ class RepeatedSerialization(Rule):
         if end == start and _in_target(second.stack[at:]):
             return None  # targets are evaluated after the value: the order is not the source's
         region = body[start : end + 1]
-        if any(mutations.may_change(arg.value, region) for arg in second.call.node.args):
+        evaluated = [*region[:-1], *_header_before(region[-1], second.stack[at + 1 : at + 2])]
+        if any(
+            mutations.may_change(arg.value, evaluated, until=second.call.node) for arg in second.call.node.args
+        ):
             return None
         return region
 
