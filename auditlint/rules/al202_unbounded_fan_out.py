@@ -549,6 +549,14 @@ class UnboundedFanOut(Rule):
         bad(
             """
             import asyncio
+            async def resize_all(paths):
+                await asyncio.gather(*map(asyncio.ensure_future, (resize(p) for p in paths)))
+            """,
+            title="tasks started by `map(asyncio.ensure_future, ...)`: reported, no fix",
+        ),
+        bad(
+            """
+            import asyncio
             class Notifier:
                 async def notify_all(self, users):
                     jobs = [self.notify(u) for u in users]
@@ -786,10 +794,16 @@ class UnboundedFanOut(Rule):
         coll = collection_of(ctx, starred[0].value)
         if not self._unbounded(ctx, coll):
             return
+        assert coll is not None
+        # `map(asyncio.ensure_future, coros)` starts every task before the gather sees them,
+        # so a semaphore around the gathered awaitables would bound nothing.
+        started = isinstance(coll.maker, cst.Call) and any(
+            ctx.resolve_call_target(el) in _SPAWN for el in coll.elements
+        )
         ctx.report(
             node,
             f"`{ctx.code(node.func)}` starts every awaitable at once, with no limit",
-            self._fix(node, ctx),
+            None if started else self._fix(node, ctx),
         )
 
     def _wait(self, node: cst.Call, ctx: FileContext) -> None:
