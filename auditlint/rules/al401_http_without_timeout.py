@@ -193,6 +193,19 @@ class HttpWithoutTimeout(Rule):
         ),
         bad(
             """
+            import requests
+            def fetch(session: requests.Session, url):
+                return session.get(url)
+            """,
+            fixed="""
+            import requests
+            def fetch(session: requests.Session, url):
+                return session.get(url, timeout=10)
+            """,
+            title="a session received as an annotated parameter",
+        ),
+        bad(
+            """
             from urllib.request import urlopen
             urlopen("https://example.com")
             """,
@@ -338,7 +351,7 @@ class HttpWithoutTimeout(Rule):
     )
 
     def visit_Call(self, node: cst.Call, ctx: FileContext) -> None:
-        target = ctx.resolve_call_target(node.func)
+        target = ctx.resolve_call_target(node.func) or self._annotated_method(node.func, ctx)
         if target is None or has_star_kwargs(node):
             return
         if _REQUESTS_FN.match(target) or _REQUESTS_SESSION.match(target):
@@ -356,6 +369,15 @@ class HttpWithoutTimeout(Rule):
             self._check_explicit_none(node, ctx, target, aiohttp=True)
 
     # ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _annotated_method(func: cst.BaseExpression, ctx: FileContext) -> Optional[str]:
+        """`s.get` where `s` is a parameter annotated `requests.Session` gives
+        `requests.Session().get`: the annotation names the class of an instance."""
+        if not isinstance(func, cst.Attribute):
+            return None
+        cls = ctx.annotated_type(func.value)
+        return f"{cls}().{func.attr.value}" if cls else None
 
     def _display(self, node: cst.Call, ctx: FileContext) -> str:
         text = ctx.code(node.func)
