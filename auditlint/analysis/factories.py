@@ -266,8 +266,18 @@ def matches(qualname: str, entries: Iterable[str]) -> bool:
     return False
 
 
+#: Role endings also common on cheap in-process registries (`EventManager` holding a list):
+#: a class so named is a service only when its `__init__` does more than store values.
+WEAK_ROLE_SUFFIXES: tuple[str, ...] = ("Manager",)
+
+
 def has_role_suffix(name: str) -> bool:
     return name.endswith(ROLE_SUFFIXES)
+
+
+def has_strong_role_suffix(name: str) -> bool:
+    """The name alone says service (`PatientController`, `BillingService`)."""
+    return has_role_suffix(name) and not name.endswith(WEAK_ROLE_SUFFIXES)
 
 
 def is_settings_name(name: str) -> bool:

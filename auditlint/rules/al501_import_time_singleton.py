@@ -14,6 +14,7 @@ from auditlint.analysis.factories import (
     SETTINGS_FACTORIES,
     factory_trigger_words,
     has_role_suffix,
+    has_strong_role_suffix,
     init_does_io,
     init_is_trivial,
     init_of,
@@ -116,8 +117,8 @@ class ImportTimeSingleton(Rule):
     `re.compile`, `namedtuple`, Enums, dataclass constants of literals, `APIRouter()`,
     `Blueprint(...)`, `Flask(__name__)`, `FastAPI()`, `sessionmaker(...)` and settings objects
     (pydantic `BaseSettings` subclasses, classes named `*Settings`/`*Config`, `environ.Env()`,
-    `Dynaconf(...)`). A same-module class with a role name but no base class and an `__init__`
-    that only stores values is cheap and not reported; a third-party class is judged by the
+    `Dynaconf(...)`). A same-module `*Manager` class with no base class and an `__init__`
+    that only stores values is a cheap registry and not reported; a third-party class is judged by the
     factory table only (`LoginManager()` of flask-login is not a service).
 
     ## Why is this bad?
@@ -536,6 +537,26 @@ class ImportTimeSingleton(Rule):
         ),
         bad(
             """
+            class BillingService:
+                def charge(self, amount):
+                    return amount
+
+            billing: BillingService = BillingService()
+            """,
+            fixed="""
+            from auditlint.runtime import lazy
+
+            class BillingService:
+                def charge(self, amount):
+                    return amount
+
+            billing: BillingService = lazy(BillingService)
+            """,
+            fix_style="runtime",
+            title="a role name is enough, whatever `__init__` does; an annotated assignment",
+        ),
+        bad(
+            """
             import redis
 
             try:
@@ -683,7 +704,7 @@ class ImportTimeSingleton(Rule):
 
             events = EventManager()
             """,
-            title="a project class with a role name but a trivial __init__",
+            title="a `*Manager` class of the project with a trivial __init__",
         ),
         ok(
             """
@@ -823,6 +844,8 @@ class ImportTimeSingleton(Rule):
         elif init is not None and init_does_io(
             init, ctx.qualname, factories, lambda n: self._is_service_class(n, ctx)
         ):
+            role = True
+        elif has_strong_role_suffix(name):
             role = True
         elif has_role_suffix(name):
             plain = all(isinstance(b.value, cst.Name) and b.value.value == "object" for b in cls.bases)
