@@ -526,6 +526,25 @@ def _check_stdin(
     return EXIT_FINDINGS if (findings or stale_failure) and not exit_zero else EXIT_OK
 
 
+_UNUSED_NOQA_DOC = """\
+AL001 unused-noqa
+
+## What it does
+Reports `# noqa: ALnnn` codes that suppress no finding on their line. Off by default; on with
+`--report-unused-noqa`. Only auditlint's own codes are judged, and only those enabled for the
+file; other tools' codes and a bare `# noqa` are left alone.
+
+## Why is this bad?
+A suppression that outlives its finding hides the next real problem on that line.
+
+## Fix safety
+`--report-unused-noqa --fix` removes the unused codes (the whole comment when nothing is left,
+keeping any words after it). Safe: it changes comments only.
+
+## Options
+`# noqa: AL001` on a line keeps its directive as it is."""
+
+
 @cli.command("rule")
 @click.argument("code", required=False)
 @click.option("--all", "show_all", is_flag=True, help="Every rule.")
@@ -535,6 +554,9 @@ def rule_cmd(code: Optional[str], show_all: bool, fmt: Optional[str]) -> int:
     from auditlint import docs
     from auditlint.registry import RULES, lookup
 
+    if code and not show_all and code.upper() in ("AL001", "UNUSED-NOQA"):
+        click.echo(_UNUSED_NOQA_DOC)
+        return EXIT_OK
     if show_all:
         codes = sorted(RULES)
     elif code:

@@ -317,3 +317,9 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert "60/60" not in piped.stderr
     quiet_tty = run("--no-cache", "--quiet", ".", cwd=root)
     assert "60/60" not in quiet_tty.stderr
+
+
+def test_unused_noqa_has_its_documentation(tmp_path: Path) -> None:
+    out = run("rule", "AL001", cwd=tmp_path)
+    assert out.returncode == 0
+    assert out.stdout.startswith("AL001 unused-noqa") and "--report-unused-noqa" in out.stdout
