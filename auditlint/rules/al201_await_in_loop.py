@@ -21,6 +21,7 @@ from auditlint.analysis.loops import (
     repeated_nodes,
     shared_ordered_resource,
 )
+from auditlint.analysis.mutation import target_names
 from auditlint.analysis.walk import iter_children, iter_descendants
 from auditlint.context import FileContext
 from auditlint.rule import Option, Patch, Rule, bad, ok
@@ -345,6 +346,25 @@ class AwaitInLoop(Rule):
                 return drain_all
             """,
             title="a nested function; the loop variable is read after the loop: no fix",
+        ),
+        bad(
+            """
+            async def poll(api, claims):
+                statuses = []
+                for claim in claims:
+                    statuses.append(await api.status(claim))
+                return [claim for claim, status in zip(claims, statuses) if status]
+            """,
+            fixed="""
+            from auditlint.runtime import gather_bounded
+
+            async def poll(api, claims):
+                statuses = []
+                statuses.extend(await gather_bounded(*(api.status(claim) for claim in claims), limit=10))
+                return [claim for claim, status in zip(claims, statuses) if status]
+            """,
+            fix_style="runtime",
+            title="a comprehension after the loop binds its own variable of the same name",
         ),
         bad(
             """
@@ -680,10 +700,15 @@ class AwaitInLoop(Rule):
         )
 
     def _read_after(self, ctx: FileContext, loop: cst.For, targets: list[str]) -> bool:
-        """A loop variable is read outside the loop (it would keep the last item otherwise)."""
+        """A loop variable is read outside the loop (it would keep the last item otherwise).
+        A comprehension that binds the same name reads its own variable, not the loop's."""
         inside = {id(n) for n in iter_descendants(loop)}
         facts = ctx.facts()
-        return any(id(read) not in inside for name in targets for read in facts.reads(name))
+        for name in targets:
+            own = _comprehension_scoped(ctx.frames[-1].node, name)
+            if any(id(read) not in inside and id(read) not in own for read in facts.reads(name)):
+                return True
+        return False
 
     def _fix_comprehension(
         self, node: cst.Await, call: cst.Call, comp: cst.BaseComp, writer: BoundedGather, ctx: FileContext
@@ -840,3 +865,23 @@ def _clause_parts(clause: Optional[cst.CompFor]) -> list[cst.CSTNode]:
         out.extend([clause.iter, *clause.ifs])
         clause = clause.inner_for_in
     return out
+
+
+def _comprehension_scoped(scope: cst.CSTNode, name: str) -> set[int]:
+    """Ids of the nodes of `scope` where `name` is a comprehension's own variable: everything in
+    a comprehension one of whose `for` clauses binds it, except the first iterable (evaluated
+    in the enclosing scope)."""
+    out: set[int] = set()
+    for node in iter_descendants(scope):
+        if not isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            continue
+        clause: Optional[cst.CompFor] = node.for_in
+        binds = False
+        while clause is not None:
+            binds = binds or name in target_names(clause.target)
+            clause = clause.inner_for_in
+        if binds:
+            first_iter = {id(n) for n in (node.for_in.iter, *iter_descendants(node.for_in.iter))}
+            out.update(id(n) for n in iter_descendants(node) if id(n) not in first_iter)
+    return out
+
