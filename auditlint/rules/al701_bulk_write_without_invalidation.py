@@ -448,6 +448,40 @@ class BulkWriteWithoutInvalidation(Rule):
         ),
         bad(
             """
+            class Patients:
+                def get(self, conn, pid):
+                    row = conn.execute("SELECT name FROM patients WHERE id = %s", (pid,)).fetchone()
+                    self.cache.set(f"patient:{pid}", row[0])
+                    return row[0]
+
+                def rename(self, conn, pid, name):
+                    conn.execute("UPDATE patients SET name = %s WHERE id = %s", (name, pid))
+                    self.cache.delete(f"patient:{pid}")
+
+                def rename_all(self, conn, renames):
+                    for pid, name in renames:
+                        conn.execute("UPDATE patients SET name = %s WHERE id = %s", (name, pid))
+            """,
+            fixed="""
+            class Patients:
+                def get(self, conn, pid):
+                    row = conn.execute("SELECT name FROM patients WHERE id = %s", (pid,)).fetchone()
+                    self.cache.set(f"patient:{pid}", row[0])
+                    return row[0]
+
+                def rename(self, conn, pid, name):
+                    conn.execute("UPDATE patients SET name = %s WHERE id = %s", (name, pid))
+                    self.cache.delete(f"patient:{pid}")
+
+                def rename_all(self, conn, renames):
+                    for pid, name in renames:
+                        conn.execute("UPDATE patients SET name = %s WHERE id = %s", (name, pid))
+                        self.cache.delete(f"patient:{pid}")
+            """,
+            title="the single-item path runs the same statement, not another `execute`",
+        ),
+        bad(
+            """
             from django.core.cache import cache
             from .models import Patient
 
@@ -1030,13 +1064,13 @@ class BulkWriteWithoutInvalidation(Rule):
 
     @staticmethod
     def _same_write(a: cst.Call, b: cst.Call, ctx: FileContext) -> bool:
-        if ctx.code(a.func) == ctx.code(b.func):
-            return True
+        """The same callee; for `execute`-like methods also the same statement (one
+        `conn.execute` that reads is not the single-item path of another that writes)."""
         if isinstance(a.func, cst.Attribute) and isinstance(b.func, cst.Attribute):
             if a.func.attr.value == b.func.attr.value and a.func.attr.value in EXECUTE_METHODS:
                 pa, pb = positionals(a), positionals(b)
                 return bool(pa and pb and ctx.code(pa[0].value) == ctx.code(pb[0].value))
-        return False
+        return ctx.code(a.func) == ctx.code(b.func)
 
     # ---- fix ---------------------------------------------------------------------------------
 
