@@ -329,6 +329,12 @@ def spawn_kind(ctx: FileContext, call: cst.Call) -> Optional[str]:
     return None
 
 
+def _makes_work(element: cst.BaseExpression) -> bool:
+    """The element expression calls something (a coroutine function, a factory): each item makes
+    new work. An element that only names existing objects (`t`, `job.task`, `pending[i]`) does not."""
+    return any(isinstance(n, (cst.Call, cst.Await)) for n in (element, *iter_descendants(element, into_scopes=False)))
+
+
 def _awaitable_calls(elements: Sequence[cst.BaseExpression]) -> list[cst.BaseExpression]:
     """The callees of the calls in the element expressions (and mapped functions)."""
     out: list[cst.BaseExpression] = []
@@ -747,6 +753,18 @@ class UnboundedFanOut(Rule):
         ),
         ok(
             """
+            import asyncio
+            async def drain(registry, jobs, timeout):
+                pending = [h for h in registry.values() if not h.done()]
+                await asyncio.wait(pending, timeout=timeout)
+                await asyncio.gather(*(job.task for job in jobs), return_exceptions=True)
+                for fut in asyncio.as_completed([t for t in registry.values()]):
+                    await fut
+            """,
+            title="waiting for tasks that already run starts nothing",
+        ),
+        ok(
+            """
             class Tasks:
                 def create_task(self, x):
                     return x
@@ -780,6 +798,8 @@ class UnboundedFanOut(Rule):
             return False
         if any(_spawns(ctx, el) for el in coll.elements):
             return False  # reported at the spawn
+        if not isinstance(coll.maker, cst.Call) and not any(_makes_work(el) for el in coll.elements):
+            return False  # `wait([t for t in tasks if not t.done()])`: awaitables already running
         if coll.maker is not None and not isinstance(coll.maker, cst.Call):
             if not any(_reads(el, loop_targets(coll.maker)) for el in coll.elements):
                 return False  # `worker(queue) for _ in range(n)`: a pool of n workers
