@@ -49,6 +49,16 @@ def cli() -> None:
     """Find and fix the concurrency, resource and hot-path antipatterns of Python services."""
 
 
+def _parse_shard(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[tuple[int, int]]:
+    """`--shard K/N` -> (K, N), 1 <= K <= N."""
+    if value is None:
+        return None
+    k, sep, n = value.partition("/")
+    if sep and k.strip().isdigit() and n.strip().isdigit() and 1 <= int(k) <= int(n):
+        return int(k), int(n)
+    raise click.BadParameter(f"`{value}` is not K/N with 1 <= K <= N (e.g. 2/4)", param_hint="--shard")
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--select", multiple=True, help="Rule codes or prefixes to enable (e.g. AL2,AL401).")
@@ -77,6 +87,7 @@ def cli() -> None:
 @click.option("--diff-base", "--changed-since", "diff_base", metavar="REF", default=None, help="Report only findings on lines changed since the git revision REF.")
 @click.option("--report-unused-noqa", is_flag=True, help="Report `# noqa: ALnnn` codes that suppress nothing (AL001).")
 @click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` comments for every current finding.")
+@click.option("--shard", metavar="K/N", default=None, callback=_parse_shard, help="Lint only shard K of N (a stable split by repository-relative path, for CI matrices).")
 def check(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -105,6 +116,7 @@ def check(
     diff_base: Optional[str],
     report_unused_noqa: bool,
     add_noqa: bool,
+    shard: Optional[tuple[int, int]],
 ) -> int:
     """Lint PATHS (default: the current directory); `-` reads standard input."""
     from auditlint.registry import SelectorError, check_selector
@@ -138,6 +150,9 @@ def check(
         _error(str(exc))
         return EXIT_ERROR
 
+    if paths == ("-",) and shard is not None:
+        _error("--shard needs files, not standard input")
+        return EXIT_ERROR
     if paths == ("-",):
         return _check_stdin(
             stdin_filename, overrides, config_file, fix or show_diff, show_diff, output_format, output_file, exit_zero, gate, quiet
@@ -157,6 +172,7 @@ def check(
         force_exclude=force_exclude,
         progress=progress,
         report_unused_noqa=report_unused_noqa,
+        shard=shard,
     )
     try:
         result = run(list(paths) or ["."], options, config_file=Path(config_file) if config_file else None, overrides=overrides)
@@ -543,6 +559,26 @@ keeping any words after it). Safe: it changes comments only.
 
 ## Options
 `# noqa: AL001` on a line keeps its directive as it is."""
+
+
+@cli.command("merge")
+@click.argument("reports", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--output-file", "-o", type=click.Path(dir_okay=False), default=None, help="Write the merged report here.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when the merged report has findings.")
+def merge_cmd(reports: tuple[str, ...], output_file: Optional[str], exit_zero: bool) -> int:
+    """Combine the JSON or SARIF reports of `check --shard K/N` runs into one report."""
+    from auditlint.merge import MergeError, merge_files
+
+    try:
+        text, _, count = merge_files([Path(r) for r in reports])
+    except MergeError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+    if output_file:
+        Path(output_file).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    return EXIT_FINDINGS if count and not exit_zero else EXIT_OK
 
 
 @cli.command("rule")

@@ -14,7 +14,6 @@ from auditlint.analysis.walk import iter_children
 from auditlint.config import Settings
 from auditlint.context import FileContext, Frame, Report
 from auditlint.model import FileError, Finding, Fix
-from auditlint.patching import patch_edits
 from auditlint.registry import rule_class
 from auditlint.rule import Rule
 from auditlint.suppress import is_skip_file, noqa_codes_by_line, suppressed
@@ -378,7 +377,13 @@ def finding_of(located: Located, path: str, module: cst.Module, lines: list[str]
     rng = located.range
     fix = None
     if report.patch is not None:
-        edits = patch_edits(module, report.patch) if want_edits else ()
+        edits: tuple[Any, ...] = ()
+        if want_edits:
+            # Imported here: the patching module pulls in libcst.codemod and its matchers,
+            # which cost more to import than LibCST itself; only edit-carrying formats need it.
+            from auditlint.patching import patch_edits
+
+            edits = patch_edits(module, report.patch)
         fix = Fix(report.patch.applicability, report.patch.title, edits)
     source_line = lines[rng.start.line - 1] if 0 < rng.start.line <= len(lines) else ""
     return Finding(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,3 +169,34 @@ def _walk(top: Path, resolver: ConfigResolver, seen: set[str]) -> Iterator[Disco
                     yield Discovered(path, settings)
         for sub in reversed(subdirs):
             stack.append((sub, specs))
+
+
+# ---- shards: a stable split of the files for CI matrices ---------------------------------
+
+_ROOTS: dict[Path, Path] = {}
+
+
+def _repository_root(directory: Path, settings: Settings) -> Path:
+    root = _ROOTS.get(directory)
+    if root is None:
+        root = _git_root(directory) or Path(settings.root).resolve()
+        _ROOTS[directory] = root
+    return root
+
+
+def shard_of(relative: str, total: int) -> int:
+    """The shard (1-based) of a repository-relative POSIX path: the same on every machine and in
+    every run, whatever else the repository holds."""
+    digest = hashlib.blake2b(relative.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % total + 1
+
+
+def in_shard(path: Path, settings: Settings, shard: tuple[int, int]) -> bool:
+    """Whether a file belongs to shard `K` of `N` (`shard == (K, N)`); the key is its path
+    relative to the git repository root (else to the configuration root)."""
+    absolute = path.absolute()
+    root = _repository_root(absolute.parent, settings)
+    rel = _relative(absolute, str(root))
+    if rel is None or rel.startswith("../"):
+        rel = absolute.as_posix()
+    return shard_of(rel, shard[1]) == shard[0]

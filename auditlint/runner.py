@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from auditlint.cache import Cache, content_hash
 from auditlint.config import ConfigResolver, Settings
-from auditlint.files import discover
+from auditlint.files import discover, in_shard
 from auditlint.model import FileError, FileResult, Finding
 
 #: Below this many files to parse, a process pool costs more than it saves.
@@ -32,6 +32,8 @@ class RunOptions:
     progress: Optional[Callable[[int, int], None]] = None
     #: Also report `noqa` codes that suppress nothing (AL001), and remove them with `fix`.
     report_unused_noqa: bool = False
+    #: `(K, N)`: lint only the files of shard K of N (a stable split by path; see files.in_shard).
+    shard: Optional[tuple[int, int]] = None
 
 
 @dataclass
@@ -178,6 +180,8 @@ def run(
             result.errors.append(FileError(display, item.error or "cannot use this path"))
             continue
         settings = item.settings
+        if options.shard is not None and not in_shard(item.path, settings, options.shard):
+            continue
         result.files += 1
         try:
             with open(item.path, "rb") as fh:
