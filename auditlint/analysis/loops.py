@@ -15,6 +15,8 @@ The API, all over plain LibCST nodes (no metadata):
     or an object the body mutates (a set of seen ids, `self.cursor`), else None;
   - `stops_early_on(is_source)`: a `break` / `return` that is unconditional, or whose condition
     or value depends on a source: the later iterations run only if the earlier ones say so.
+- `leaves_loop_after(stack, loop)`: a `return` / `raise` / `break` always follows the node at
+  the end of `stack` (`ctx.stack`), so it runs at most once per run of `loop`.
 - `repeated_nodes(loop)`, `loop_targets(loop)`, `is_async_loop(loop)`, `contains_await(node)`.
 - `ordered_resource(ctx, expr)`: the kind (`"connection"`, `"lock"`...) when `expr` is one
   object whose operations must not overlap: a connection, transaction, cursor, lock,
@@ -201,6 +203,33 @@ def _statements(block: cst.CSTNode) -> Sequence[cst.CSTNode]:
     if isinstance(block, cst.Else):
         return _statements(block.body)
     return ()
+
+
+def _leaves(stmt: cst.CSTNode, breaks: bool) -> bool:
+    """A simple statement (or line of them) that always leaves the loop."""
+    if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+        return any(_leaves(small, breaks) for small in stmt.body)
+    return isinstance(stmt, (cst.Return, cst.Raise)) or (breaks and isinstance(stmt, cst.Break))
+
+
+def leaves_loop_after(stack: Sequence[cst.CSTNode], loop: cst.CSTNode) -> bool:
+    """`stack` runs from the module down to a node inside `loop`: True when a `return`,
+    `raise` or `break` of that loop follows the node unconditionally in one of the blocks on
+    the way, so the node runs at most once per run of the loop (`if found: return dumps(cfg)`)."""
+    at = next((i for i, node in enumerate(stack) if node is loop), None)
+    if at is None:
+        return False
+    path = stack[at:]
+    breaks = True
+    for parent, child in zip(path, path[1:]):
+        if parent is not loop and isinstance(parent, (cst.For, cst.While, *_COMPS)):
+            breaks = False  # a `break` further down leaves only the inner loop
+        if isinstance(parent, (cst.IndentedBlock, cst.SimpleStatementSuite, cst.SimpleStatementLine)):
+            body = list(parent.body)
+            at = next((i for i, stmt in enumerate(body) if stmt is child), len(body))
+            if any(_leaves(stmt, breaks) for stmt in body[at:]):
+                return True
+    return False
 
 
 # ---- definite assignment: which reads may see an earlier iteration's value -----------------

@@ -16,6 +16,7 @@ from auditlint.analysis.jsoncalls import (
     json_call,
     local_name_base,
 )
+from auditlint.analysis.loops import leaves_loop_after
 from auditlint.analysis.mutation import ScopeMutations, loop_region, scope_mutations
 from auditlint.analysis.walk import iter_descendants
 from auditlint.context import FileContext
@@ -92,7 +93,8 @@ class JsonInLoop(Rule):
     loop (polling) calls anything.
 
     The finding points at the JSON call. A call inside a nested function or lambda is not
-    in the loop; class bodies are not checked.
+    in the loop, nor is one that a `return`, `raise` or `break` always follows (it runs once
+    per run of the loop); class bodies are not checked.
 
     ## Why is this bad?
     The same text is produced (or parsed) again on every iteration: CPU time that grows with
@@ -479,6 +481,32 @@ class JsonInLoop(Rule):
         ok(
             """
             import json
+            def find(items, target, cfg, raw):
+                for item in items:
+                    if item.id == target:
+                        return json.dumps(cfg)
+                for attempt in range(3):
+                    try:
+                        return json.loads(raw)
+                    except ValueError:
+                        pass
+            """,
+            title="a call followed by `return`, `raise` or `break` runs once per loop",
+        ),
+        bad(
+            """
+            import json
+            def f(items, raw, send):
+                for item in items:
+                    cfg = json.loads(raw)
+                    cfg["item"] = item
+                    send(cfg)
+            """,
+            title="a parsed result changed in the loop: reported, not hoisted",
+        ),
+        ok(
+            """
+            import json
             async def f(items, send, p):
                 for item in items:
                     await send(item)
@@ -545,6 +573,8 @@ class JsonInLoop(Rule):
                 break
         else:
             return
+        if leaves_loop_after(stack, loop):
+            return  # `if found: return json.dumps(cfg)` runs once per run of the loop
         verb = "serialises the same value" if call.kind == "dumps" else "parses the same text"
         ctx.report(
             node,
