@@ -12,6 +12,7 @@ from auditlint.analysis.loops import (
     dotted_path,
     is_async_loop,
     is_sleep,
+    leaves_loop_after,
     local_defs,
     loop_facts,
     ordered_resource,
@@ -556,6 +557,16 @@ class AwaitInLoop(Rule):
             """,
             title="a retry loop returns on success",
         ),
+        ok(
+            """
+            async def notify_owner(members, owner_id):
+                for member in members:
+                    if member.id == owner_id:
+                        await notify(member)
+                        break
+            """,
+            title="an await that a `break` or `return` always follows runs once",
+        ),
     )
 
     def visit_Await(self, node: cst.Await, ctx: FileContext) -> None:
@@ -575,8 +586,8 @@ class AwaitInLoop(Rule):
         per_item = facts.targets | facts.assigned
         if not any(isinstance(n, cst.Name) and n.value in per_item for n in (call, *iter_descendants(call))):
             return  # the same call each time (`for _ in range(3): await ping()`): a repetition
-        if self._under_ordered_block(ctx):
-            return
+        if self._under_ordered_block(ctx) or leaves_loop_after(ctx.stack, loop):
+            return  # ... or `if found: await notify(x); return` runs once
         if not self._independent(node, call, loop, facts, ctx):
             return
         text = ctx.code(call.func)
