@@ -7,6 +7,7 @@ from typing import Optional, Union
 import libcst as cst
 
 from auditlint.analysis.calls import has_star_args, has_star_kwargs, keyword, positionals
+from auditlint.analysis.loops import leaves_loop_after
 from auditlint.analysis.pools import DbHandle, db_handle, resolve_object
 from auditlint.analysis.sql import READ_VERBS, WRITE_VERBS, sql_text, statement_verbs, text_call_argument
 from auditlint.analysis.walk import iter_descendants
@@ -354,6 +355,18 @@ class QueryInLoop(Rule):
             """,
             title="an unknown receiver without literal SQL",
         ),
+        ok(
+            """
+            import sqlite3
+
+            def archive_first(conn: sqlite3.Connection, claims):
+                for claim in claims:
+                    if claim.closed:
+                        conn.execute("INSERT INTO archive (id) VALUES (?)", (claim.id,))
+                        return claim
+            """,
+            title="a query that a `return` or `break` always follows runs once",
+        ),
     )
 
     def visit_Call(self, node: cst.Call, ctx: FileContext) -> None:
@@ -364,8 +377,8 @@ class QueryInLoop(Rule):
         if ancestors and isinstance(ancestors[0], cst.Await):
             return  # awaited queries are AL201's
         loop = self._loop(ctx)
-        if loop is None:
-            return
+        if loop is None or leaves_loop_after(ctx.stack, loop):
+            return  # `if row.id == wanted: cur.execute(...); break` runs once
         method = func.attr.value
         if method == "execute":
             self._check_execute(node, func, loop, ctx)
