@@ -29,6 +29,7 @@ from auditlint.analysis.caches import (
     sqlalchemy_dml,
 )
 from auditlint.analysis.calls import positionals
+from auditlint.analysis.loops import leaves_loop_after
 from auditlint.analysis.sql import is_write, sql_text, text_call_argument
 from auditlint.analysis.walk import iter_children, iter_descendants
 from auditlint.context import FileContext
@@ -747,6 +748,25 @@ class BulkWriteWithoutInvalidation(Rule):
             """,
             title="invalidates in the loop",
         ),
+        ok(
+            """
+            class PatientService:
+                def __init__(self, db, cache):
+                    self.db = db
+                    self.cache = cache
+
+                def update(self, patient):
+                    self.db.update(patient)
+                    self.cache.delete(patient.id)
+
+                def activate_first(self, patients):
+                    for p in patients:
+                        if p.pending:
+                            self.db.update(p)
+                            return p
+            """,
+            title="a write that a `return` or `break` always follows is not a bulk write",
+        ),
     )
 
     def __init__(self, options: Optional[dict[str, Any]] = None) -> None:
@@ -764,8 +784,8 @@ class BulkWriteWithoutInvalidation(Rule):
         ):
             return  # a cache's own implementation: its writes are the cache
         loops = [loop for loop in ctx.loops if isinstance(loop, (cst.For, cst.While))]
-        if not loops:
-            return
+        if not loops or leaves_loop_after(ctx.stack, loops[-1]):
+            return  # `if item.ok: repo.update(item); return` writes once
         targets = self._loop_targets(loops)
         if not self._is_write(node, ctx, targets, 0):
             return
