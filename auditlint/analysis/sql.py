@@ -385,6 +385,7 @@ _REFRESH = re.compile(r"\s*REFRESH\s+MATERIALIZED\s+VIEW\b", re.IGNORECASE)
 _NAME_PART = r'(?:"[^"]*"|[A-Za-z_][\w$]*)'
 _NAME = re.compile(rf"\s*({_NAME_PART}(?:\s*\.\s*{_NAME_PART})*)(?=\s|$)")
 _PLACEHOLDER = re.compile(r"\s*(%s|%\([A-Za-z_]\w*\)s|\{[^{}]*\}|:[A-Za-z_]\w*|\?|\$\d+|" + HOLE + r")")
+_WORD_WITH = re.compile(r"WITH\b", re.IGNORECASE)
 _WITH_NO_DATA = re.compile(r"\bWITH\s+NO\s+DATA\b", re.IGNORECASE)
 
 
@@ -408,6 +409,9 @@ def matview_refreshes(sql: str) -> list[MatviewRefresh]:
             name = _NAME.match(rest)
             placeholder = _PLACEHOLDER.match(rest)
             if name is not None and name.group(1).upper() != "WITH":
+                after = rest[name.end() :].strip()
+                if after and not _WORD_WITH.match(after):
+                    continue  # prose such as "REFRESH MATERIALIZED VIEW took 3 s", not SQL
                 view = re.sub(r"\s*\.\s*", ".", name.group(1))
             elif placeholder is not None:
                 # `VIEW {a} {b}`: the first interpolation may be `CONCURRENTLY` itself.

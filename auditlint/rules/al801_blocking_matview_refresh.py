@@ -28,7 +28,8 @@ class BlockingMatviewRefresh(Rule):
 
     Not reported: `... WITH NO DATA` (PostgreSQL does not allow `CONCURRENTLY` there),
     `CREATE MATERIALIZED VIEW`, the words inside SQL comments or quoted SQL literals,
-    docstrings and other bare string statements, and a string whose interpolation right after
+    docstrings and other bare string statements, prose that is not a statement (words after
+    the view name other than `WITH [NO] DATA`), and a string whose interpolation right after
     `VIEW` may itself supply `CONCURRENTLY` (`f"... VIEW {mode} {name}"`). The prefilter needs
     the word `materialized` in lower, upper or capitalised case somewhere in the file.
 
@@ -223,6 +224,7 @@ class BlockingMatviewRefresh(Rule):
                 cur.execute("-- REFRESH MATERIALIZED VIEW patient_search_cache\\nSELECT 1")
                 cur.execute("SELECT 'REFRESH MATERIALIZED VIEW x' AS hint")
                 log("about to REFRESH MATERIALIZED VIEW patient_search_cache")
+                log("REFRESH MATERIALIZED VIEW took too long, retrying")
             ''',
             title="docstrings, comments, SQL comments and literals, prose",
         ),
