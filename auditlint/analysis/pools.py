@@ -467,7 +467,13 @@ def resolve_object(ctx: FileContext, expr: cst.BaseExpression, depth: int = 0) -
     (`SessionLocal()` with `SessionLocal = sessionmaker()` gives `sqlalchemy.orm.sessionmaker()()`),
     and an annotated parameter in instance form (`pool: asyncpg.Pool` gives `asyncpg.Pool()`).
     """
+    if isinstance(expr, cst.Call) and depth <= 5:
+        taken = _runtime_pooled(ctx, expr, depth)
+        if taken is not None:
+            return taken
     direct = ctx.resolve_expr(expr)
+    if direct is not None and direct.startswith(_RUNTIME_POOLED_FORMS):
+        direct = None  # follow the chain by hand to the pool `pooled` wraps
     if direct is not None or depth > 5:
         return direct
     if isinstance(expr, cst.Await):
@@ -488,3 +494,22 @@ def resolve_object(ctx: FileContext, expr: cst.BaseExpression, depth: int = 0) -
         annotation = ctx.annotated_type(expr)
         return f"{annotation}()" if annotation else None
     return None
+
+
+#: The helper the runtime-style fixes write around a pool (`with pooled(pool) as conn:`).
+_RUNTIME_POOLED = frozenset({"auditlint.runtime.pooled", "auditlint.runtime.pool.pooled"})
+_RUNTIME_POOLED_FORMS = tuple(f"{name}()" for name in sorted(_RUNTIME_POOLED))
+
+
+def _runtime_pooled(ctx: FileContext, call: cst.Call, depth: int) -> Optional[str]:
+    """`pooled(pool)` of `auditlint.runtime` yields what the pool's own acquire gives: the
+    resolved form of that acquire (`psycopg_pool.ConnectionPool().getconn()`), or None."""
+    if ctx.qualname(call.func) not in _RUNTIME_POOLED or not call.args or call.args[0].keyword is not None:
+        return None
+    pool = resolve_object(ctx, call.args[0].value, depth + 1)
+    for kind in POOLS:
+        if kind.runtime_pooled and kind.driver is not None and kind.acquire and is_pool(pool, kind):
+            method = kind.acquire[0]
+            return f"{pool}()" if method == "" else f"{pool}.{method}()"
+    return None
+

@@ -141,6 +141,32 @@ class QueryInLoop(Rule):
     examples = (
         bad(
             """
+            from auditlint.runtime import pooled
+            from psycopg_pool import ConnectionPool
+
+            pool = ConnectionPool("dbname=billing", open=False)
+
+            def book(payments):
+                with pooled(pool) as conn:
+                    with conn.cursor() as cur:
+                        for p in payments:
+                            cur.execute("INSERT INTO payments (claim_id) VALUES (%s)", (p.claim_id,))
+            """,
+            fixed="""
+            from auditlint.runtime import pooled
+            from psycopg_pool import ConnectionPool
+
+            pool = ConnectionPool("dbname=billing", open=False)
+
+            def book(payments):
+                with pooled(pool) as conn:
+                    with conn.cursor() as cur:
+                        cur.executemany("INSERT INTO payments (claim_id) VALUES (%s)", [(p.claim_id,) for p in payments])
+            """,
+            title="a connection from `auditlint.runtime.pooled` is one of the pool's",
+        ),
+        bad(
+            """
             import sqlite3
 
             def save(path, claims):
