@@ -21,6 +21,7 @@ from auditlint.analysis.loops import (
     read_paths,
     repeated_nodes,
     shared_ordered_resource,
+    words,
 )
 from auditlint.analysis.mutation import target_names
 from auditlint.analysis.walk import iter_children, iter_descendants
@@ -38,6 +39,49 @@ _BATCHING = frozenset(
     }
 )  # fmt: skip
 _REITERABLE_CALLS = frozenset({"list", "tuple", "sorted", "range", "dict", "set"})
+#: Lifecycle steps of the items themselves: starting, stopping or closing components one by
+#: one is an ordered start-up or shutdown, not a batch of independent requests.
+_LIFECYCLE = frozenset(
+    {
+        "start", "stop", "close", "aclose", "shutdown", "cleanup", "startup", "setup", "teardown",
+        "wait_closed", "join", "cancel", "__anext__", "__aenter__", "__aexit__", "asend", "athrow",
+    }
+)  # fmt: skip
+#: Words naming listeners: `for trace in traces: await trace.send_request_start(...)` tells
+#: each listener about one event, in order, like `for handler in handlers: await handler(e)`.
+_LISTENER_WORDS = frozenset(
+    {
+        "handler", "handlers", "callback", "callbacks", "cb", "hook", "hooks", "listener",
+        "listeners", "observer", "observers", "subscriber", "subscribers", "trace", "traces",
+        "signal", "signals", "middleware", "middlewares", "plugin", "plugins", "receiver",
+        "receivers", "extension", "extensions", "watcher", "watchers",
+    }
+)  # fmt: skip
+
+
+def _ordered_steps(call: cst.Call, facts: LoopFacts) -> bool:
+    """The call is a lifecycle step of the item (`await site.start()`, `await it.__anext__()`)
+    or tells a listener about an event (`await trace.send_start(...)`, `await
+    app.on_prepare.send(...)`): steps meant to run one after another."""
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return False
+    chain: list[str] = [func.attr.value]
+    receiver: cst.BaseExpression = func.value
+    while isinstance(receiver, cst.Attribute):
+        chain.append(receiver.attr.value)
+        receiver = receiver.value
+    if not isinstance(receiver, cst.Name):
+        return False
+    root = receiver.value
+    if func.attr.value in _LIFECYCLE and root in facts.targets | facts.assigned:
+        return True
+    if root not in facts.targets:
+        return False
+    identifiers = [root, *chain[1:]]
+    return any(w in _LISTENER_WORDS for ident in identifiers for w in words(ident)) or any(
+        ident.startswith("on_") for ident in chain[1:]
+    )
 
 
 def _names_of_target(node: cst.BaseExpression) -> Optional[list[str]]:
@@ -85,7 +129,10 @@ class AwaitInLoop(Rule):
     - the loop runs inside a lock or a transaction (`async with conn.transaction():`), or
       a `with` block in its body holds one;
     - the awaited callee is the loop variable (`for handler in handlers: await handler(e)`:
-      a chain of callbacks run in order), or the call uses nothing that changes between
+      a chain of callbacks run in order) or a listener's method (`for trace in traces: await
+      trace.send_start(e)`, `await app.on_prepare.send(e)`), the call is a lifecycle step of
+      the item (`await site.start()`, `stop`, `close`, `cleanup`...: an ordered start-up or
+      shutdown), or the call uses nothing that changes between
       iterations (`for _ in range(3): await ping()`: a repetition, not a batch of items);
     - the loop sleeps or throttles (deliberate rate limiting);
     - `async for` bodies, `while` loops (polling), generator expressions, the await in a
@@ -567,6 +614,38 @@ class AwaitInLoop(Rule):
             """,
             title="an await that a `break` or `return` always follows runs once",
         ),
+        ok(
+            """
+            async def start(sites, traces, apps, request):
+                for site in sites:
+                    await site.start()
+                for trace in traces:
+                    await trace.send_request_start(request)
+                for app in apps:
+                    await app.on_response_prepare.send(request)
+            """,
+            title="lifecycle steps of each item; events told to listeners in order",
+        ),
+        bad(
+            """
+            async def save_all(users):
+                for user in users:
+                    await user.save()
+            """,
+            fixed="""
+            import asyncio
+
+            async def save_all(users):
+                _sem = asyncio.Semaphore(10)
+
+                async def _bounded(aw):
+                    async with _sem:
+                        return await aw
+
+                await asyncio.gather(*(_bounded(user.save()) for user in users))
+            """,
+            title="a method of each item that is not a lifecycle step",
+        ),
     )
 
     def visit_Await(self, node: cst.Await, ctx: FileContext) -> None:
@@ -583,6 +662,8 @@ class AwaitInLoop(Rule):
         facts = loop_facts(loop, ctx.cache)
         if isinstance(call.func, cst.Name) and call.func.value in facts.targets:
             return  # `for handler in handlers: await handler(event)`: a chain run in order
+        if _ordered_steps(call, facts):
+            return
         per_item = facts.targets | facts.assigned
         if not any(isinstance(n, cst.Name) and n.value in per_item for n in (call, *iter_descendants(call))):
             return  # the same call each time (`for _ in range(3): await ping()`): a repetition
