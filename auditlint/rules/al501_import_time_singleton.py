@@ -118,7 +118,9 @@ class ImportTimeSingleton(Rule):
     `Blueprint(...)`, `Flask(__name__)`, `FastAPI()`, `sessionmaker(...)` and settings objects
     (pydantic `BaseSettings` subclasses, classes named `*Settings`/`*Config`, `environ.Env()`,
     `Dynaconf(...)`). A same-module `*Manager` class with no base class and an `__init__`
-    that only stores values is a cheap registry and not reported; a third-party class is judged by the
+    that only stores values is a cheap registry and not reported, and so is a class that
+    extends a third-party class that is neither a known factory nor named for a role (`class
+    WorkersPool(click.Choice)`); a third-party class is judged by the
     factory table only (`LoginManager()` of flask-login is not a service).
 
     ## Why is this bad?
@@ -708,6 +710,23 @@ class ImportTimeSingleton(Rule):
         ),
         ok(
             """
+            import click
+            from django.db import models
+
+            class WorkersPool(click.Choice):
+                def __init__(self):
+                    super().__init__(["prefork", "threads"])
+
+            class ActiveManager(models.Manager):
+                pass
+
+            WORKERS_POOL = WorkersPool()
+            active = ActiveManager()
+            """,
+            title="a role name on a subclass of a third-party class that is no service",
+        ),
+        ok(
+            """
             import redis
             from auditlint.runtime import lazy
 
@@ -845,6 +864,8 @@ class ImportTimeSingleton(Rule):
             init, ctx.qualname, factories, lambda n: self._is_service_class(n, ctx)
         ):
             role = True
+        elif self._foreign_kind(cls, factories, ctx):
+            role = False  # `class WorkersPool(click.Choice)` is a click parameter type
         elif has_strong_role_suffix(name):
             role = True
         elif has_role_suffix(name):
@@ -852,6 +873,18 @@ class ImportTimeSingleton(Rule):
             role = not (plain and not cls.keywords and init_is_trivial(init))
         self._roles[name] = role
         return role
+
+    def _foreign_kind(self, cls: cst.ClassDef, factories: Sequence[str], ctx: FileContext) -> bool:
+        """The class extends a third-party class that is neither a known factory nor named for
+        a role: it is what that base is (`click.Choice`, `models.Manager`), whatever its name."""
+        for base in cls.bases:
+            target = ctx.qualname(base.value)
+            if target is None or self._is_project_module(target, ctx):
+                continue
+            last = target.rsplit(".", 1)[-1]
+            if not (matches(target, factories) or has_strong_role_suffix(last)):
+                return True
+        return False
 
     # ---- fixes -------------------------------------------------------------------------------
 
