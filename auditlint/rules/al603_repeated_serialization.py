@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import libcst as cst
 
+from auditlint.analysis.factories import is_literal
 from auditlint.analysis.jsoncalls import (
     JsonCall,
     assigned_name,
@@ -114,7 +115,8 @@ class RepeatedSerialization(Rule):
 
     Not reported: calls with different arguments (`indent=2` for a log and compact text for
     the wire are different serialisations), different libraries, calls in different
-    branches, and a second call in a loop the first is not in (that is AL602's case).
+    branches, a second call in a loop the first is not in (that is AL602's case), and
+    constants written in the code (`json.dumps("ok")` in two assertions).
 
     ## Why is this bad?
     Serialising is CPU work that grows with the payload; doing it twice doubles it for
@@ -453,6 +455,15 @@ class RepeatedSerialization(Rule):
         ok(
             """
             import json
+            def test_text(resp):
+                assert resp.text == json.dumps("ok")
+                assert resp.body == json.dumps("ok").encode()
+            """,
+            title="a constant written in the code",
+        ),
+        ok(
+            """
+            import json
             async def f(p, send):
                 await send(json.dumps(p))
                 await send(json.dumps(p))
@@ -479,6 +490,8 @@ class RepeatedSerialization(Rule):
         call = json_call(node, ctx)
         if call is None or call.kind != "dumps" or call.payload is None or _in_class_body(ctx.stack):
             return
+        if is_literal(call.payload):
+            return  # `json.dumps("ok")` in two assertions: a constant, not a payload
         seen = _Seen(call, call_key(call), tuple(ctx.stack), tuple(ctx.loops))
         earlier = self._seen.setdefault(id(ctx.frames[-1].node), [])
         same = [e for e in earlier if e.key == seen.key]
