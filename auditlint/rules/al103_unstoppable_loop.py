@@ -110,7 +110,9 @@ class UnstoppableLoop(Rule):
 
     Silent for generators that yield inside the loop (the consumer stops them), for loops whose
     condition reads a flag or an event (`while not stop.is_set()`), for `except Exception`
-    (which does not catch cancellation since Python 3.8) and for module-level script loops.
+    (which does not catch cancellation since Python 3.8), for module-level script loops and
+    for loops inside a `try` that catches `KeyboardInterrupt` (a main-thread loop stopped with
+    Ctrl-C).
     Names are resolved through imports (`from time import sleep`).
 
     ## Why is this bad?
@@ -444,6 +446,20 @@ class UnstoppableLoop(Rule):
             """,
             title="a module-level script loop",
         ),
+        ok(
+            """
+            import time
+
+            def main():
+                try:
+                    while True:
+                        refresh()
+                        time.sleep(60)
+                except KeyboardInterrupt:
+                    pass
+            """,
+            title="a main-thread loop stopped with Ctrl-C",
+        ),
     )
 
     def visit_While(self, node: cst.While, ctx: FileContext) -> None:
@@ -455,7 +471,7 @@ class UnstoppableLoop(Rule):
         if scan.exits or scan.generator:
             return
         if fn.asynchronous is None:
-            if scan.sleeps:
+            if scan.sleeps and not self._stopped_by_interrupt(ctx):
                 ctx.report(
                     node.test,
                     f"`while {ctx.code(node.test)}` loop with `{ctx.code(scan.sleeps[0].func)}` can never be stopped",
@@ -526,6 +542,20 @@ class UnstoppableLoop(Rule):
                 if not _leaves_block(handler.body):
                     scan.swallows.append((node, handler))
                 return
+
+    @staticmethod
+    def _stopped_by_interrupt(ctx: FileContext) -> bool:
+        """The loop runs in a `try` that catches `KeyboardInterrupt`: a main-thread loop meant
+        to be stopped with Ctrl-C or a signal, not a thread."""
+        for node in ctx.trys:
+            for handler in getattr(node, "handlers", ()):
+                caught = handler.type
+                names = caught.elements if isinstance(caught, cst.Tuple) else [caught] if caught else []
+                for el in names:
+                    value = el.value if isinstance(el, cst.Element) else el
+                    if isinstance(value, cst.Name) and value.value == "KeyboardInterrupt":
+                        return True
+        return False
 
     def _catches_cancel(self, exc: Optional[cst.BaseExpression], ctx: FileContext) -> bool:
         if exc is None:
