@@ -257,6 +257,9 @@ class _Climb:
 
     effects: list[Effect] = field(default_factory=list)
     bound: set[str] = field(default_factory=set)
+    #: List, set and dict comprehensions the value left on the way: what happens to it after
+    #: one of them happens once the comprehension is complete.
+    left: list[cst.CSTNode] = field(default_factory=list)
 
 
 class ScopeMutations:
@@ -595,6 +598,8 @@ class ScopeMutations:
                 cur = parent
                 continue
             if isinstance(parent, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+                if not isinstance(parent, cst.GeneratorExp):  # a generator's consumer runs in between
+                    out.left.append(parent)
                 chain.append("[]")
                 cur = parent
                 continue
@@ -622,7 +627,9 @@ class ScopeMutations:
             out.effects.append(Effect(name, tuple(chain), "escape", parent))
             return out
 
-    def _name_effects(self, node: cst.Name, *, returns_escape: bool) -> list[Effect]:
+    def _name_effects(
+        self, node: cst.Name, *, returns_escape: bool, within: Optional[set[int]] = None
+    ) -> list[Effect]:
         parent = self.parent(node)
         if node.value in _CONSTANTS:
             return []
@@ -636,16 +643,21 @@ class ScopeMutations:
             return []
         if isinstance(parent, (cst.FunctionDef, cst.ClassDef)) and parent.name is node:
             return [Effect(node.value, (), "rebind", node)]
-        return self._climb(node, node.value, (), returns_escape=returns_escape).effects
+        climb = self._climb(node, node.value, (), returns_escape=returns_escape)
+        if within is not None and any(id(comp) not in within for comp in climb.left):
+            return []  # it acts after a comprehension `within` is only a part of: not in there
+        return climb.effects
 
     def effects(self, region: Iterable[cst.CSTNode], *, returns_escape: bool = False) -> list[Effect]:
         """Effects of the code in `region` on every name it touches. The bodies of nested
         functions, lambdas and classes do not run here (see `nested_effects`); their names,
         decorators, defaults and bases do."""
         out: list[Effect] = []
-        for node in _region_nodes(region):
+        nodes = list(_region_nodes(region))
+        within = {id(node) for node in nodes}
+        for node in nodes:
             if isinstance(node, cst.Name):
-                out.extend(self._name_effects(node, returns_escape=returns_escape))
+                out.extend(self._name_effects(node, returns_escape=returns_escape, within=within))
             elif isinstance(node, (cst.Import, cst.ImportFrom)):
                 out.extend(Effect(local, (), "rebind", node) for local, _, _ in import_bindings(node))
         return out

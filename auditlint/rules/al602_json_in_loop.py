@@ -553,6 +553,22 @@ class JsonInLoop(Rule):
             """,
             title="not the json module",
         ),
+        ok(
+            """
+            import json
+            def f(items, p, consume):
+                consume((p["k"], json.dumps(p)) for _ in items)
+            """,
+            title="a generator's consumer runs between iterations and may change the value",
+        ),
+        bad(
+            """
+            import json
+            async def record(repo, hooks, snapshot):
+                await repo.save([(h, snapshot["id"], json.dumps(snapshot)) for h in hooks])
+            """,
+            title="the list goes to a call only once it is complete: reported; the statement passes the value on, so no fix",
+        ),
     )
 
     def visit_Call(self, node: cst.Call, ctx: FileContext) -> None:
