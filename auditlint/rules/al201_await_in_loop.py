@@ -45,6 +45,7 @@ _LIFECYCLE = frozenset(
     {
         "start", "stop", "close", "aclose", "shutdown", "cleanup", "startup", "setup", "teardown",
         "wait_closed", "join", "cancel", "__anext__", "__aenter__", "__aexit__", "asend", "athrow",
+        "connect", "disconnect",
     }
 )  # fmt: skip
 #: Words naming listeners: `for trace in traces: await trace.send_request_start(...)` tells
@@ -64,6 +65,16 @@ def _ordered_steps(call: cst.Call, facts: LoopFacts) -> bool:
     or tells a listener about an event (`await trace.send_start(...)`, `await
     app.on_prepare.send(...)`): steps meant to run one after another."""
     func = call.func
+    if (
+        isinstance(func, cst.Call)
+        and isinstance(func.func, cst.Name)
+        and func.func.value == "getattr"
+        and func.args
+        and isinstance(func.args[0].value, cst.Name)
+    ):
+        # `await getattr(plugin, f"pre_{name}")(...)`: a hook looked up on each item
+        root = func.args[0].value.value
+        return root in facts.targets and any(w in _LISTENER_WORDS for w in words(root))
     if not isinstance(func, cst.Attribute):
         return False
     chain: list[str] = [func.attr.value]
@@ -123,7 +134,8 @@ class AwaitInLoop(Rule):
       unconditionally;
     - the call uses one ordered resource — a connection, transaction, cursor, lock,
       semaphore, queue, event, stream, websocket, file (`conn.fetch(q)`, `save(conn, row)`,
-      or a function of this file that uses `self.conn`); those are AL203's business when they
+      or a function of this file that uses `self.conn`), or a wrapper the body builds around
+      one (`w = PayloadWriter(writer); await part.write(w)`); those are AL203's business when they
       run queries. An unresolved `session` counts as one (it may be SQLAlchemy's), an
       `aiohttp.ClientSession` or `httpx.AsyncClient` does not;
     - the loop runs inside a lock or a transaction (`async with conn.transaction():`), or
@@ -616,15 +628,28 @@ class AwaitInLoop(Rule):
         ),
         ok(
             """
-            async def start(sites, traces, apps, request):
+            async def start(self, sites, traces, apps, request):
                 for site in sites:
                     await site.start()
                 for trace in traces:
                     await trace.send_request_start(request)
                 for app in apps:
                     await app.on_response_prepare.send(request)
+                for plugin in self.plugins:
+                    await getattr(plugin, "pre_request")(request)
             """,
             title="lifecycle steps of each item; events told to listeners in order",
+        ),
+        ok(
+            """
+            async def write_parts(parts, writer):
+                for part, encoding in parts:
+                    await writer.write(b"--boundary")
+                    w = PayloadWriter(writer, encoding)
+                    await part.write(w)
+                    await w.write_eof()
+            """,
+            title="a wrapper around one stream, built in each iteration",
         ),
         bad(
             """
@@ -694,10 +719,43 @@ class AwaitInLoop(Rule):
             # whose first await is reported. A loop variable is fresh unless rebound first.
             if name not in facts.targets or _rebound_before(loop, name, node):
                 return False
-        fresh = facts.targets | facts.assigned
-        if ordered_resource_in(ctx, call, fresh) is not None:
+        wrappers = self._wrappers(loop, facts, ctx)
+        if wrappers and any(isinstance(n, cst.Name) and n.value in wrappers for n in iter_descendants(call)):
+            return False
+        if ordered_resource_in(ctx, call, facts.targets | facts.assigned) is not None:
             return False
         return all(shared_ordered_resource(ctx, fdef) is None for fdef in local_defs(ctx, call.func))
+
+    def _wrappers(self, loop: cst.CSTNode, facts: LoopFacts, ctx: FileContext) -> frozenset[str]:
+        """Names the body binds to a wrapper of a shared ordered resource (`w =
+        PayloadWriter(writer)`): made in each iteration, but still that one stream."""
+        key = ("AL201.wrappers", id(loop))
+        found = ctx.cache.get(key)
+        if isinstance(found, frozenset):
+            return found
+        fresh = facts.targets | facts.assigned
+        names: set[str] = set()
+        for part in repeated_nodes(loop):
+            for n in (part, *iter_descendants(part, into_scopes=False)):
+                if not (
+                    isinstance(n, cst.Assign)
+                    and len(n.targets) == 1
+                    and isinstance(n.targets[0].target, cst.Name)
+                    and isinstance(n.value, cst.Call)
+                ):
+                    continue
+                for arg in n.value.args:
+                    value = arg.value
+                    if (
+                        isinstance(value, (cst.Name, cst.Attribute))
+                        and dotted_path(value) is not None
+                        and str(dotted_path(value)).split(".", 1)[0] not in fresh
+                        and ordered_resource(ctx, value, strong_only=True) is not None
+                    ):
+                        names.add(n.targets[0].target.value)
+        result = frozenset(names)
+        ctx.cache[key] = result
+        return result
 
     def _loop_allows(self, loop: cst.CSTNode, facts: LoopFacts, ctx: FileContext) -> bool:
         """The checks that depend on the loop only, memoised per loop."""
