@@ -332,11 +332,22 @@ def last_word(identifier: str) -> str:
     return (found[-1] if found else parts[-1]).lower()
 
 
+#: Plural store words that, after a qualifier, name a collection of things rather than the
+#: store: `related_models.update(...)` is a set's `update`, `Model.objects` is the manager.
+_COLLECTION_PLURALS = frozenset({"models", "objects"})
+
+
 def is_store_name(expr: cst.BaseExpression, *, repository: bool = False) -> bool:
     """The receiver's name ends in a store word: `self.patient_repo`, `db`, `session`; not
-    `connection_kwargs` or `db_config`. `repository=True` asks for the stronger subset."""
+    `connection_kwargs`, `db_config` or `related_models` (a collection of models).
+    `repository=True` asks for the stronger subset."""
     ident = last_identifier(expr)
-    return ident is not None and last_word(ident) in (REPOSITORY_WORDS if repository else STORE_WORDS)
+    if ident is None:
+        return False
+    word = last_word(ident)
+    if word in _COLLECTION_PLURALS and word != ident.lower().lstrip("_"):
+        return False
+    return word in (REPOSITORY_WORDS if repository else STORE_WORDS)
 
 
 def is_orm_chain(expr: cst.BaseExpression) -> bool:

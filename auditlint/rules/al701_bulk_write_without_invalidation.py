@@ -767,6 +767,22 @@ class BulkWriteWithoutInvalidation(Rule):
             """,
             title="a write that a `return` or `break` always follows is not a bulk write",
         ),
+        ok(
+            """
+            import redis
+
+            cache = redis.Redis()
+
+            def related(models, expand):
+                related_models = set()
+                seen_objects = {}
+                for model in models:
+                    related_models.update(expand(model))
+                    seen_objects.update({model: True})
+                return related_models
+            """,
+            title="`update` of a collection named for what it holds",
+        ),
     )
 
     def __init__(self, options: Optional[dict[str, Any]] = None) -> None:
