@@ -304,6 +304,12 @@ def fixed_size(ctx: FileContext, iterable: cst.BaseExpression, depth: int = 0) -
     return False
 
 
+def _calls_item(expr: cst.BaseExpression, targets: frozenset[str]) -> bool:
+    """`expr` calls the loop variable itself (`handler(event) for handler in handlers`): the
+    items are callables the program registered, a set of listeners rather than of data."""
+    return isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in targets
+
+
 def _spawns(ctx: FileContext, expr: cst.BaseExpression) -> bool:
     """`expr` starts a task (it is a `create_task` / `ensure_future` call)."""
     return isinstance(expr, cst.Call) and spawn_kind(ctx, expr) is not None
@@ -398,8 +404,9 @@ class UnboundedFanOut(Rule):
     that take a semaphore (the function is defined in the same file and does `async with sem`),
     a loop that takes a semaphore or waits for tasks each round, `async for` and `while`
     loops (streams and servers), a pool of identical workers (`worker(queue) for _ in
-    range(n)`: the awaitable does not use the item), and collections it cannot see (a
-    parameter).
+    range(n)`: the awaitable does not use the item), listeners called with one event
+    (`receiver(event) for receiver in receivers`: the items are callables the program
+    registered, not data), and collections it cannot see (a parameter).
     `asyncio.gather` is recognised through imports and aliases (`from asyncio import gather`,
     `import asyncio as aio`).
 
@@ -778,6 +785,16 @@ class UnboundedFanOut(Rule):
             """,
             title="a `create_task` that is not asyncio's; a local `gather`",
         ),
+        ok(
+            """
+            import asyncio
+            async def send(receivers, hooks, event):
+                for hook in hooks:
+                    await asyncio.ensure_future(hook(event))
+                return await asyncio.gather(*(receiver(event) for receiver in receivers))
+            """,
+            title="listeners called with one event (signal dispatch)",
+        ),
     )
 
     def visit_Call(self, node: cst.Call, ctx: FileContext) -> None:
@@ -801,8 +818,11 @@ class UnboundedFanOut(Rule):
         if not isinstance(coll.maker, cst.Call) and not any(_makes_work(el) for el in coll.elements):
             return False  # `wait([t for t in tasks if not t.done()])`: awaitables already running
         if coll.maker is not None and not isinstance(coll.maker, cst.Call):
-            if not any(_reads(el, loop_targets(coll.maker)) for el in coll.elements):
+            targets = loop_targets(coll.maker)
+            if not any(_reads(el, targets) for el in coll.elements):
                 return False  # `worker(queue) for _ in range(n)`: a pool of n workers
+            if all(_calls_item(el, targets) for el in coll.elements):
+                return False  # `receiver(event) for receiver in receivers`: listeners, not data
         if isinstance(coll.maker, cst.For) and _paced(ctx, coll.maker):
             return False
         return not bounded_by_callee(ctx, coll.elements)
@@ -853,6 +873,8 @@ class UnboundedFanOut(Rule):
             return
         if not _reads(node, loop_targets(loop)):
             return  # `for _ in range(n): create_task(worker(queue))`: a pool of n workers
+        if _calls_item(args[0].value, loop_targets(loop)):
+            return  # `for hook in hooks: create_task(hook(event))`: listeners, not data
         ctx.report(node, f"`{ctx.code(node.func)}` in a loop starts one task per item, with no limit")
 
     # ---- the fix --------------------------------------------------------------------------
