@@ -60,6 +60,10 @@ _LISTENER_WORDS = frozenset(
 )  # fmt: skip
 
 
+#: Callables received as parameters that are one message channel (ASGI `send`/`receive`).
+_CHANNELS = frozenset({"send", "receive"})
+
+
 def _ordered_steps(call: cst.Call, facts: LoopFacts) -> bool:
     """The call is a lifecycle step of the item (`await site.start()`, `await it.__anext__()`)
     or tells a listener about an event (`await trace.send_start(...)`, `await
@@ -135,7 +139,8 @@ class AwaitInLoop(Rule):
     - the call uses one ordered resource — a connection, transaction, cursor, lock,
       semaphore, queue, event, stream, websocket, file (`conn.fetch(q)`, `save(conn, row)`,
       or a function of this file that uses `self.conn`), or a wrapper the body builds around
-      one (`w = PayloadWriter(writer); await part.write(w)`); those are AL203's business when they
+      one (`w = PayloadWriter(writer); await part.write(w)`), or ASGI's `send` / `receive`
+      received as parameters; those are AL203's business when they
       run queries. An unresolved `session` counts as one (it may be SQLAlchemy's), an
       `aiohttp.ClientSession` or `httpx.AsyncClient` does not;
     - the loop runs inside a lock or a transaction (`async with conn.transaction():`), or
@@ -651,6 +656,14 @@ class AwaitInLoop(Rule):
             """,
             title="a wrapper around one stream, built in each iteration",
         ),
+        ok(
+            """
+            async def app(scope, receive, send):
+                for chunk in chunks():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            """,
+            title="ASGI `send` and `receive` received as parameters: one channel",
+        ),
         bad(
             """
             async def save_all(users):
@@ -689,6 +702,8 @@ class AwaitInLoop(Rule):
             return  # `for handler in handlers: await handler(event)`: a chain run in order
         if _ordered_steps(call, facts):
             return
+        if isinstance(call.func, cst.Name) and call.func.value in _CHANNELS and ctx.param_of(call.func.value):
+            return  # ASGI's `await send({...})`: messages on one channel, in order
         per_item = facts.targets | facts.assigned
         if not any(isinstance(n, cst.Name) and n.value in per_item for n in (call, *iter_descendants(call))):
             return  # the same call each time (`for _ in range(3): await ping()`): a repetition
