@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst._position import CodeRange
 
 from auditlint.analysis.walk import iter_children
 from auditlint.config import Settings
 from auditlint.context import FileContext, Frame, Report
 from auditlint.model import FileError, Finding, Fix
+from auditlint.positions import positions_of
 from auditlint.registry import rule_class
 from auditlint.rule import Rule
 from auditlint.suppress import is_skip_file, noqa_codes_by_line, suppressed
@@ -235,6 +236,27 @@ def prefilter(data: bytes, rules: Sequence[type[Rule]]) -> list[type[Rule]]:
     return keep
 
 
+def needed_rules(data: bytes, rules: Sequence[type[Rule]]) -> tuple[list[type[Rule]], bool]:
+    """The rules the file needs a LibCST parse for, and whether CPython's parser already accepted
+    it (so a file no rule needs is not parsed twice).
+
+    After the trigger words, when every remaining rule has a structural test, one stdlib `ast`
+    parse decides: the rules go only if all their tests say the file has nothing for them. A file
+    CPython cannot parse (newer syntax, an error) keeps its rules and goes to LibCST."""
+    keep = prefilter(data, rules)
+    if not keep or any(cls.structure is None for cls in keep):
+        return keep, False
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return keep, False
+    for cls in keep:
+        test = cls.structure
+        if test is not None and test(tree):
+            return keep, True
+    return [], True
+
+
 @dataclass
 class Located:
     """A report with its position in the file."""
@@ -252,7 +274,10 @@ class TreeLint:
     module: cst.Module
     located: list[Located] = field(default_factory=list)
     crashes: list[RuleCrash] = field(default_factory=list)
+    #: The ranges of the reported nodes, their statements and the nodes their fixes replace.
     positions: Any = None
+    #: The module's text, generated once for the noqa scan and the source lines.
+    code: str = ""
 
 
 _BRACKETS = re.compile(rb"[\[\](){}]")
@@ -358,9 +383,17 @@ def lint_tree(module: cst.Module, path: str, settings: Settings, rule_classes: S
     result = TreeLint(module, crashes=walker.crashed)
     if not ctx.reports:
         return result
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    wanted: list[cst.CSTNode] = []
+    for report in ctx.reports:
+        wanted.append(report.node)
+        if isinstance(report.statement, cst.SimpleStatementLine):
+            wanted.append(report.statement)
+        if report.patch is not None:
+            wanted.extend(report.patch.changes)
+    positions = positions_of(module, wanted)
     result.positions = positions
-    noqa = noqa_codes_by_line(module.code)
+    result.code = module.code
+    noqa = noqa_codes_by_line(result.code)
     for report in ctx.reports:
         rng = positions[report.node]
         stmt_end = rng.end.line
@@ -421,9 +454,9 @@ def lint_bytes(
     too_big = size_error(data, path, settings)
     if too_big is not None:
         return [], [too_big]
-    rule_classes = prefilter(data, [rule_class(c) for c in codes])
+    rule_classes, syntax_ok = needed_rules(data, [rule_class(c) for c in codes])
     if not rule_classes:
-        error = check_syntax(data, path)
+        error = None if syntax_ok else check_syntax(data, path)
         return [], [error] if error else []
     module, error = parse(data, path)
     if module is None:
@@ -435,7 +468,7 @@ def lint_bytes(
     errors = crash_errors(path, result.crashes)
     if not result.located:
         return [], errors
-    lines = source_lines(module.code)
+    lines = source_lines(result.code)
     findings = [
         finding_of(loc, path, module, lines, want_edits) for loc in result.located if not loc.suppressed
     ]

@@ -168,6 +168,12 @@ class _Scanner:
                 self.scan(child, False)
 
     def scan(self, node: cst.CSTNode, nested: bool) -> None:  # noqa: C901 - one dispatch table
+        if type(node) not in _SCANNED:
+            # Most nodes bind nothing: skip the chain of tests below (none of its node types
+            # has subclasses, so the exact type decides).
+            for child in iter_children(node):
+                self.scan(child, nested)
+            return
         if isinstance(node, cst.Name):
             self.load(node)
         elif isinstance(node, cst.Attribute):
@@ -252,6 +258,33 @@ class _Scanner:
         else:
             for child in iter_children(node):
                 self.scan(child, nested)
+
+
+_SCANNED = frozenset(
+    {
+        cst.Name,
+        cst.Attribute,
+        cst.Arg,
+        cst.Assign,
+        cst.AnnAssign,
+        cst.AugAssign,
+        cst.NamedExpr,
+        cst.For,
+        cst.WithItem,
+        cst.CompFor,
+        cst.Import,
+        cst.ImportFrom,
+        cst.Global,
+        cst.Nonlocal,
+        cst.FunctionDef,
+        cst.ClassDef,
+        cst.Lambda,
+        cst.ExceptHandler,
+        cst.Del,
+        cst.ImportAlias,
+        cst.Param,
+    }
+)
 
 
 def scope_facts(scope: cst.CSTNode) -> ScopeFacts:

@@ -268,7 +268,13 @@ def module_global(ctx: FileContext, statement_of: Callable[[str], str], *candida
     Reuses a declaration the file already has (an earlier fix made it); otherwise takes a name
     that appears nowhere in the file.
     """
-    existing = {ctx.module.code_for_node(s).strip() for s in ctx.module.body}
+    # Generated once per file: every report of AL101-AL103 asks, and each asking would
+    # otherwise generate the code of the whole module again.
+    existing = ctx.cache.get("tasks.module_statements")
+    if existing is None:
+        existing = frozenset(ctx.module.code_for_node(s).strip() for s in ctx.module.body)
+        ctx.cache["tasks.module_statements"] = existing
+    assert isinstance(existing, frozenset)
     for cand in candidates:
         text = statement_of(cand)
         if text in existing:

@@ -51,16 +51,29 @@ def child_fields(cls: type) -> tuple[str, ...]:
     return names
 
 
+#: Whether a type is a CSTNode: `isinstance` against the abstract CSTNode goes through the ABC
+#: machinery, and this test runs for every field of every node of every walk.
+_IS_NODE: dict[type, bool] = {}
+
+
+def _is_node(cls: type) -> bool:
+    found = _IS_NODE.get(cls)
+    if found is None:
+        found = _IS_NODE[cls] = issubclass(cls, cst.CSTNode)
+    return found
+
+
 def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Yield the non-trivia children of `node`."""
     for name in child_fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (tuple, list)):
+        cls = type(value)
+        if cls is tuple or cls is list:
             for item in value:
-                if isinstance(item, cst.CSTNode):
+                if _is_node(type(item)):
                     yield item
+        elif _is_node(cls):
+            yield value
 
 
 def iter_descendants(node: cst.CSTNode, *, into_scopes: bool = True) -> Iterator[cst.CSTNode]:
