@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Optional, Union, cast
 
 from auditlint.model import Applicability
 
@@ -141,6 +142,10 @@ class Rule:
     summary: ClassVar[str] = ""
     #: The file must contain one of these; a tuple entry means all of its words must appear.
     triggers: ClassVar[tuple[Trigger, ...]] = ()
+    #: A cheap test on the file's stdlib `ast` tree (see analysis/structure.py); False only when
+    #: the rule can report nothing there. The engine runs it when every rule the triggers let
+    #: through has one, and skips the LibCST parse when all of them say False.
+    structure: ClassVar[Optional[Callable[[ast.Module], bool]]] = None
     options: ClassVar[tuple[Option, ...]] = ()
     examples: ClassVar[tuple[Example, ...]] = ()
     #: "safe", "unsafe" or "none": the most a fix of this rule can be.

@@ -10,6 +10,7 @@ from auditlint.analysis.calls import has_star_args, has_star_kwargs, keyword, po
 from auditlint.analysis.loops import leaves_loop_after
 from auditlint.analysis.pools import DbHandle, db_handle, resolve_object
 from auditlint.analysis.sql import READ_VERBS, WRITE_VERBS, sql_text, statement_verbs, text_call_argument
+from auditlint.analysis.structure import method_call_in_loop
 from auditlint.analysis.walk import iter_descendants
 from auditlint.context import FileContext
 from auditlint.rule import ImportSpec, Patch, Rule, bad, ok
@@ -137,6 +138,7 @@ class QueryInLoop(Rule):
     name = "query-in-loop"
     summary = "Database query once per loop item"
     triggers = ("execute", "objects", "query", ".get(")
+    structure = method_call_in_loop({"execute"} | _ORM_TERMINALS | _DJANGO_QUERIES)
     fix_safety = "unsafe"
     examples = (
         bad(

@@ -24,6 +24,7 @@ from auditlint.analysis.factories import (
     is_settings_name,
     matches,
 )
+from auditlint.analysis.structure import call_assignment_at_import
 from auditlint.analysis.walk import iter_descendants
 from auditlint.context import FileContext
 from auditlint.rule import ImportSpec, Option, Patch, Rule, bad, ok
@@ -197,6 +198,7 @@ class ImportTimeSingleton(Rule):
     name = "import-time-singleton"
     summary = "Client, pool or service built at import time"
     triggers = factory_trigger_words()
+    structure = call_assignment_at_import
     fix_safety = "unsafe"
     options = (
         Option("extend-factories", "list[str]", (), "More qualified callees that build clients or pools."),
