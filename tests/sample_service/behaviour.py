@@ -134,8 +134,15 @@ def test_bulk_status_update_writes_every_claim(service: dict[str, str]) -> None:
 
 
 def test_dispatch_posts_the_signed_event_to_every_webhook(service: dict[str, str], stub: StubServer) -> None:
-    made = _run(harness.seed(service["BILLING_PG_SCHEMA"], 1, 1, tag="hook", webhooks_per_org=12, hook_url=stub.url))
-    event = {"id": "evt-1", "type": "claim.updated", "org_id": made["orgs"][0], "claim": {"id": made["claims"][0]}}
+    made = _run(
+        harness.seed(service["BILLING_PG_SCHEMA"], 1, 1, tag="hook", webhooks_per_org=12, hook_url=stub.url)
+    )
+    event = {
+        "id": "evt-1",
+        "type": "claim.updated",
+        "org_id": made["orgs"][0],
+        "claim": {"id": made["claims"][0]},
+    }
     stub.reset()
 
     async def scenario() -> tuple[list[int], list[Any], list[Any]]:
@@ -245,7 +252,9 @@ def test_refresh_search_cache_shows_new_patients(service: dict[str, str]) -> Non
             await worker.repo.refresh_search_cache()
             async with worker.repo.pool.acquire() as conn:
                 return list(
-                    await conn.fetch("SELECT id, claims FROM patient_search_cache WHERE id = $1", made["patients"][0])
+                    await conn.fetch(
+                        "SELECT id, claims FROM patient_search_cache WHERE id = $1", made["patients"][0]
+                    )
                 )
         finally:
             await worker.stop()
@@ -284,7 +293,11 @@ def test_every_job_runs_on_its_schedule(service: dict[str, str]) -> None:
     }
     env = {**os.environ, **service, **intervals, "SAMPLE_SERVICE_ROOT": str(SERVICE_ROOT)}
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(JOBS_SCRIPT)], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", textwrap.dedent(JOBS_SCRIPT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     runs = json.loads(result.stdout.strip().splitlines()[-1])

@@ -25,7 +25,9 @@ STYLES = ("stdlib", "runtime")
 def _can_connect(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1.0):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1.0
+        ):
             return True
     except OSError:
         return False
@@ -98,18 +100,38 @@ def sources(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): p.read_text(encoding="utf-8") for p in sorted(root.rglob("*.py"))}
 
 
-def run_behaviour(root: Path, extra: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
-    """Run the behaviour tests against the service at `root`, in a fresh interpreter."""
+def start_behaviour(root: Path) -> subprocess.Popen[str]:
+    """Start the behaviour tests against the service at `root`, in a fresh interpreter."""
     env = dict(os.environ, SAMPLE_SERVICE_ROOT=str(root), PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT), str(BEHAVIOUR), *extra],
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(ROOT),
+            str(BEHAVIOUR),
+        ],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
-        timeout=300,
     )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Wait for a process `start_behaviour` started."""
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run_behaviour(root: Path) -> subprocess.CompletedProcess[str]:
+    """Run the behaviour tests against the service at `root`, in a fresh interpreter."""
+    return finish(start_behaviour(root))
 
 
 async def create_schema(schema: str, schema_sql: str) -> None:
@@ -159,7 +181,9 @@ async def seed(
     made: dict[str, list[int]] = {"orgs": [], "claims": [], "patients": [], "webhooks": []}
     try:
         for o in range(orgs):
-            org_id = await conn.fetchval("INSERT INTO organisations (name) VALUES ($1) RETURNING id", f"{tag} org {o}")
+            org_id = await conn.fetchval(
+                "INSERT INTO organisations (name) VALUES ($1) RETURNING id", f"{tag} org {o}"
+            )
             made["orgs"].append(org_id)
             patient_id = await conn.fetchval(
                 "INSERT INTO patients (org_id, name, mrn) VALUES ($1, $2, $3) RETURNING id",
@@ -183,7 +207,9 @@ async def seed(
                     "INSERT INTO webhooks (org_id, url, event_type) VALUES ($1, '', 'claim.updated') RETURNING id",
                     org_id,
                 )
-                await conn.execute("UPDATE webhooks SET url = $1 WHERE id = $2", f"{hook_url}/hooks/{hook_id}", hook_id)
+                await conn.execute(
+                    "UPDATE webhooks SET url = $1 WHERE id = $2", f"{hook_url}/hooks/{hook_id}", hook_id
+                )
                 made["webhooks"].append(hook_id)
     finally:
         await conn.close()

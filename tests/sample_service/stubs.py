@@ -6,10 +6,15 @@ benchmark set, and counts what it serves: requests, bodies, and peak concurrency
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 from aiohttp import web
 
@@ -84,6 +89,19 @@ class StubServer:
         self.asked.clear()
         self.gauges.clear()
 
+    def configure(
+        self,
+        api_latency: Optional[float] = None,
+        hook_latency: Optional[float] = None,
+        claim_statuses: Optional[dict[str, str]] = None,
+    ) -> None:
+        """Change the latencies and add claim statuses (the same call as `RemoteStub`'s)."""
+        if api_latency is not None:
+            self.api_latency = api_latency
+        if hook_latency is not None:
+            self.hook_latency = hook_latency
+        self.claim_statuses.update(claim_statuses or {})
+
     def peak(self, kind: str) -> int:
         """The most requests of `kind` ("api", "hooks", "hang") served at once."""
         gauge = self.gauges.get(kind)
@@ -111,6 +129,8 @@ class StubServer:
         app.router.add_post("/claims", self._submit)
         app.router.add_post("/hooks/{hook}", self._hook)
         app.router.add_route("*", "/hang/{tail:.*}", self._hang)
+        app.router.add_post("/_control", self._control)
+        app.router.add_get("/_stats", self._stats)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
@@ -161,6 +181,15 @@ class StubServer:
         self.deliveries.append(Delivery(request.match_info["hook"], body, signature))
         return web.Response(status=200, text="ok")
 
+    async def _control(self, request: web.Request) -> web.Response:
+        self.configure(**await request.json())
+        return web.json_response({})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"peaks": {kind: g.peak for kind, g in self.gauges.items()}, "requests": dict(self.requests)}
+        )
+
     async def _hang(self, request: web.Request) -> web.Response:
         """Accept the request and never answer (until the server stops)."""
         self.requests["hang"] += 1
@@ -172,3 +201,54 @@ class StubServer:
         finally:
             gauge.leave()
         return web.Response(status=503)
+
+
+class RemoteStub:
+    """The same server in a process of its own, so that it does not share the measured
+    process's interpreter lock, as a real clearing house and real receivers would not;
+    controlled over its `/_control` and `/_stats` endpoints."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.sample_service.stubs"],
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        self.url = self._proc.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            self._proc.kill()
+            raise RuntimeError("the stub HTTP server did not start")
+
+    def configure(self, **changes: object) -> None:
+        self._post("/_control", changes)
+
+    def peak(self, kind: str) -> int:
+        peaks: dict[str, int] = self._get("/_stats")["peaks"]
+        return peaks.get(kind, 0)
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        self._proc.wait(10)
+
+    def _post(self, path: str, body: object) -> None:
+        request = urllib.request.Request(
+            self.url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def _get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return json.loads(response.read())
+
+
+def _serve_forever() -> None:
+    server = StubServer()
+    print(server.start(), flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    _serve_forever()
