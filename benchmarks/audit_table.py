@@ -221,6 +221,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     print()
     print("\n".join(table(results, args)))
+    print()
+    fan, re_, err = results["fan_out"], results["redelivery"], results["errors"]
+    print(
+        "Peak concurrency at the webhook receivers (the fixes' limit is 10): fan-out "
+        f"{fan['before']['peak']} before, {fan['stdlib']['peak']} / {fan['runtime']['peak']} after; redelivery "
+        f"{re_['before']['peak']} before, {re_['stdlib']['peak']} / {re_['runtime']['peak']} after"
+    )
+    print(
+        "Connections left checked out after the error run: "
+        f"{err['before']['checked_out']} before, {err['stdlib']['checked_out']} / {err['runtime']['checked_out']} after"
+    )
+    print(f"Command: python benchmarks/audit_table.py {' '.join(sys.argv[1:])}".rstrip())
     return 0
 
 

@@ -270,7 +270,7 @@ async def measure_hang(s: Session, cap: float) -> Result:
     thread.join(max(0.0, cap - (time.perf_counter() - start)))
     if "sync" not in outcome:
         outcome["sync"] = ("hang", cap)
-    return outcome
+    return dict(outcome)  # a copy: the thread may still answer once the stub stops
 
 
 def run_measurement(scenario: str, root: Path, params: dict[str, Any]) -> None:
