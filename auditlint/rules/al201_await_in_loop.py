@@ -135,7 +135,7 @@ class AwaitInLoop(Rule):
       assigns later (`cursor = await fetch(cursor)`), an accumulator, or an object the body
       changes (a set of seen ids, `self.offset`);
     - the loop breaks or returns on an awaited result (`if await exists(x): return x`), or
-      unconditionally;
+      unconditionally, or a `break` / `return` always follows the await (it runs once);
     - the call uses one ordered resource — a connection, transaction, cursor, lock,
       semaphore, queue, event, stream, websocket, file (`conn.fetch(q)`, `save(conn, row)`,
       or a function of this file that uses `self.conn`), or a wrapper the body builds around
