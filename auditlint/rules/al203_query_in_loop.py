@@ -99,7 +99,8 @@ class QueryInLoop(Rule):
     loop over different statements (a migration script: the SQL changes per item),
     `executemany`, the `else` clause of a loop, `while` loops (polling and pagination),
     queries whose parameters do not change, loops over chunks, batches or pages (each item is
-    already many rows), and awaited queries (that is AL201's await-in-loop).
+    already many rows), a query that a `return` or `break` always follows (it runs once), and
+    awaited queries (that is AL201's await-in-loop).
 
     ## Why is this bad?
     Each iteration pays a full network round trip and a statement execution: a thousand rows
