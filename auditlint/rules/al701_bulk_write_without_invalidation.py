@@ -181,9 +181,11 @@ class BulkWriteWithoutInvalidation(Rule):
     the function invalidates after the loop (or wraps it in `BulkInvalidation`), when a
     function of the same class or module calls it and invalidates afterwards, when the module
     hooks ORM saves (`post_save`, `after_update`), inside a cache's own implementation (a class
-    or module named for a cache), and when no cache is in sight. `dict.update`, progress bars
+    or module named for a cache), for a write that a `return` or `break` always follows (it
+    runs once), and when no cache is in sight. `dict.update`, progress bars
     and hash objects are not writes: a plain `update`/`save`/`delete` counts only on a receiver
-    named like a store (`repo`, `db`, `session`, `cursor`, ...), on an ORM query, or as
+    named like a store (`repo`, `db`, `session`, `cursor`, ...; `related_models` is a
+    collection, not a store), on an ORM query, or as
     `item.save()` on the loop's own item; `update_*`-style names need a repository-like
     receiver (`repo`, `db`, `store`, ...), and a method inherited from an unseen base class
     counts only with an unambiguous name (`update_one`, `bulk_create`).
