@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 
@@ -11,8 +10,8 @@ from auditlint.api import lint_source
 from auditlint.model import Finding
 from auditlint.output import RenderContext, render
 from auditlint.output.github import escape_data, escape_property, render_github
+from tests.conftest import SARIF_SCHEMA
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sarif-schema-2.1.0.json"
 SOURCE = "import requests\n\n\ndef f(url):\n    return requests.get(url)\n\n\ndef g(url):\n    return requests.get(url)\n"
 
 
@@ -23,8 +22,7 @@ def _sarif(findings: list[Finding]) -> dict:
 def test_sarif_validates_against_schema() -> None:
     findings = lint_source(SOURCE, "pkg/mod.py")
     doc = _sarif(findings)
-    schema_path = SCHEMA if SCHEMA.exists() else Path("/work/shared/data/sarif-schema-2.1.0.json")
-    schema = json.loads(schema_path.read_text())
+    schema = json.loads(SARIF_SCHEMA.read_text())
     errors = list(jsonschema.Draft4Validator(schema).iter_errors(doc))
     assert errors == []
     run = doc["runs"][0]
