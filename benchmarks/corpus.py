@@ -48,7 +48,9 @@ def fetch(spec: str) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", tmp, spec],
+            # `--no-binary name`, not `:all:`: the project's own sdist, while its build
+            # dependencies (setuptools, Cython) may come as wheels instead of being compiled.
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", name, "-d", tmp, spec],
             check=True,
         )
         archive = next(Path(tmp).iterdir())
@@ -161,6 +163,7 @@ def main() -> int:
     for name in wanted:
         source = stdlib_slice(args.quick) if name == "stdlib" else fetch(PROJECTS[name])
         results.append(check(name, source, fix_style=args.fix_style))
+        print(f"checked {name}: {json.dumps(results[-1])}", file=sys.stderr)  # survives a later failure
     if args.json:
         print(json.dumps(results, indent=2))
     else:
