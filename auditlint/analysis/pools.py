@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Optional
 
 import libcst as cst
 
+from auditlint.analysis.loops import words
+
 if TYPE_CHECKING:
     from auditlint.context import FileContext
 
@@ -329,6 +331,26 @@ def classify_acquire(pool: Optional[str], method: Optional[str], callee: Optiona
         if "" in kind.acquire and callee is not None and is_pool(callee, kind):
             return Acquire(kind, callee)
     return None
+
+
+_CONNECTION_WORDS = frozenset({"conn", "connection", "connectable"})
+
+
+def binds_borrowed_connection(ctx: FileContext, call: cst.Call, acquire: Acquire) -> bool:
+    """`Session(connection)`, `AsyncSession(bind=conn)`: a session bound to a connection its
+    caller owns checks nothing out of a pool; closing the connection is the owner's job."""
+    if acquire.pool not in acquire.kind.direct:
+        return False
+    bind = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "bind"), None)
+    if bind is None and call.args and call.args[0].keyword is None and not call.args[0].star:
+        bind = call.args[0].value
+    if not isinstance(bind, (cst.Name, cst.Attribute)):
+        return False
+    resolved = ctx.resolve_expr(bind) or ""
+    if resolved.endswith((".connect()", ".begin()")):
+        return True
+    ident = words(bind.value if isinstance(bind, cst.Name) else bind.attr.value)
+    return bool(ident) and ident[-1] in _CONNECTION_WORDS
 
 
 # ---- DB-API drivers ----------------------------------------------------------------------------

@@ -7,7 +7,13 @@ from typing import Optional, Sequence, Union
 
 import libcst as cst
 
-from auditlint.analysis.pools import RELEASE_METHODS, Acquire, classify_acquire, resolve_object
+from auditlint.analysis.pools import (
+    RELEASE_METHODS,
+    Acquire,
+    binds_borrowed_connection,
+    classify_acquire,
+    resolve_object,
+)
 from auditlint.analysis.walk import iter_children, iter_descendants
 from auditlint.context import FileContext
 from auditlint.rule import ImportSpec, Patch, Rule, bad, ok
@@ -236,7 +242,8 @@ class UnreleasedConnection(Rule):
     catch-all `except` that re-raises, plus the normal path); a connection whose ownership
     leaves the function (returned, yielded, stored on an attribute or in a container, passed to
     `ExitStack.enter_context`, `closing()`, a task, or captured by a nested function);
-    module-level code; and pools the rule cannot identify.
+    a SQLAlchemy session bound to a connection its caller owns (`Session(connection)`: it
+    checks nothing out of the pool); module-level code; and pools the rule cannot identify.
 
     ## Why is this bad?
     Each error between the acquire and the release keeps a connection out of the pool for
@@ -672,6 +679,19 @@ class UnreleasedConnection(Rule):
             """,
             title="unknown pools and module-level code",
         ),
+        ok(
+            """
+            from sqlalchemy.orm import Session
+
+            def check(engine, connection):
+                session = Session(connection)
+                session.query(1).all()
+                with engine.connect() as conn:
+                    other = Session(bind=conn)
+                    other.add(1)
+            """,
+            title="a session bound to a connection its caller owns",
+        ),
     )
 
     def visit_Call(self, node: cst.Call, ctx: FileContext) -> None:
@@ -718,7 +738,10 @@ class UnreleasedConnection(Rule):
         callee = ctx.resolve_call_target(func) or resolve_object(ctx, func)
         if isinstance(func, cst.Attribute):
             return classify_acquire(resolve_object(ctx, func.value), func.attr.value, callee)
-        return classify_acquire(None, None, callee)
+        acquire = classify_acquire(None, None, callee)
+        if acquire is not None and binds_borrowed_connection(ctx, node, acquire):
+            return None
+        return acquire
 
     @staticmethod
     def _bound_name(holder: cst.CSTNode) -> Optional[str]:
