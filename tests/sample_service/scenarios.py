@@ -225,8 +225,9 @@ async def measure_errors(s: Session, requests: int, wave: int, wait: float) -> R
         return "ok"
 
     try:
+        numbers = list(range(requests))
         for start in range(0, requests, wave):
-            for outcome in await asyncio.gather(*(one(n) for n in range(start, min(start + wave, requests)))):
+            for outcome in await asyncio.gather(*(one(n) for n in numbers[start : start + wave])):
                 ok += outcome == "ok"
                 faults += outcome == "fault"
                 stuck += outcome == "stuck"
