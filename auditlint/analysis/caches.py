@@ -266,6 +266,9 @@ _NOT_A_CACHE_TAIL = frozenset(
         "settings",
         "url",
         "property",
+        "ok",
+        "mode",
+        "policy",
     }
 )
 

@@ -785,6 +785,18 @@ class BulkWriteWithoutInvalidation(Rule):
             """,
             title="`update` of a collection named for what it holds",
         ),
+        ok(
+            """
+            class Loader:
+                cache_ok = True
+                cache_mode = "none"
+
+                def load(self, db, rows):
+                    for row in rows:
+                        db.update(row)
+            """,
+            title="flags named after a cache are not caches (`cache_ok`, `cache_mode`)",
+        ),
     )
 
     def __init__(self, options: Optional[dict[str, Any]] = None) -> None:
