@@ -11,7 +11,7 @@ from typing import Optional, Union
 
 import libcst as cst
 
-from auditlint.analysis.walk import iter_children
+from auditlint.analysis.walk import iter_children, iter_descendants
 
 ScopeNode = Union[cst.Module, cst.FunctionDef, cst.Lambda]
 
@@ -292,3 +292,26 @@ def scope_facts(scope: cst.CSTNode) -> ScopeFacts:
     facts = ScopeFacts(scope)
     _Scanner(facts).scan_body_of(scope)
     return facts
+
+
+def is_main_guard(test: cst.BaseExpression) -> bool:
+    """`__name__ == "__main__"` (either way round)."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return False
+    if not isinstance(test.comparisons[0].operator, cst.Equal):
+        return False
+    sides = [test.left, test.comparisons[0].comparator]
+    names = [s for s in sides if isinstance(s, cst.Name) and s.value == "__name__"]
+    strings = [s for s in sides if isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__"]
+    return len(names) == 1 and len(strings) == 1
+
+
+def main_guard_callees(module: cst.Module) -> frozenset[str]:
+    """Names the module's `if __name__ == "__main__":` blocks call (`main()`, `run(app)`)."""
+    out: set[str] = set()
+    for stmt in module.body:
+        if isinstance(stmt, cst.If) and is_main_guard(stmt.test):
+            for node in iter_descendants(stmt.body):
+                if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+                    out.add(node.func.value)
+    return frozenset(out)

@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence, Union
 
 import libcst as cst
 
-from auditlint.analysis.bindings import ScopeFacts
+from auditlint.analysis.bindings import ScopeFacts, is_main_guard
 from auditlint.analysis.factories import (
     CHEAP,
     KNOWN_FACTORIES,
@@ -45,17 +45,6 @@ _ALLOWED_PARENTS = (
 AssignNode = Union[cst.Assign, cst.AnnAssign]
 
 
-def _is_main_guard(test: cst.BaseExpression) -> bool:
-    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
-        return False
-    if not isinstance(test.comparisons[0].operator, cst.Equal):
-        return False
-    sides = [test.left, test.comparisons[0].comparator]
-    names = [s for s in sides if isinstance(s, cst.Name) and s.value == "__name__"]
-    strings = [s for s in sides if isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__"]
-    return len(names) == 1 and len(strings) == 1
-
-
 def _is_type_checking(test: cst.BaseExpression, ctx: FileContext) -> bool:
     if isinstance(test, cst.Name) and test.value == "TYPE_CHECKING":
         return True
@@ -70,7 +59,7 @@ def _runs_at_import(ctx: FileContext) -> bool:
         return False
     for node, child in zip(stack[1:-1], stack[2:]):
         if isinstance(node, cst.If):
-            if child is node.body and (_is_main_guard(node.test) or _is_type_checking(node.test, ctx)):
+            if child is node.body and (is_main_guard(node.test) or _is_type_checking(node.test, ctx)):
                 return False
         elif not isinstance(node, _ALLOWED_PARENTS):
             return False
@@ -1023,7 +1012,7 @@ class ImportTimeSingleton(Rule):
         """The statement a new `__getattr__` goes after: the last one that is not a main guard,
         so the function exists before a script's main code runs."""
         for stmt in reversed(module.body):
-            if not (isinstance(stmt, cst.If) and _is_main_guard(stmt.test)):
+            if not (isinstance(stmt, cst.If) and is_main_guard(stmt.test)):
                 return stmt
         return module.body[-1]
 
