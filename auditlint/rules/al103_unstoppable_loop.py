@@ -7,6 +7,7 @@ from typing import Optional
 
 import libcst as cst
 
+from auditlint.analysis.bindings import main_guard_callees
 from auditlint.analysis.calls import positionals
 from auditlint.analysis.tasks import fresh_name, module_global, module_ref, runtime_ref
 from auditlint.analysis.walk import iter_children, iter_descendants
@@ -111,8 +112,9 @@ class UnstoppableLoop(Rule):
     Silent for generators that yield inside the loop (the consumer stops them), for loops whose
     condition reads a flag or an event (`while not stop.is_set()`), for `except Exception`
     (which does not catch cancellation since Python 3.8), for module-level script loops and
-    for loops inside a `try` that catches `KeyboardInterrupt` (a main-thread loop stopped with
-    Ctrl-C).
+    for loops inside a `try` that catches `KeyboardInterrupt` or in a module-level function the
+    file's `if __name__ == "__main__":` block calls (a program's own main-thread loop, stopped
+    with Ctrl-C or a signal).
     Names are resolved through imports (`from time import sleep`).
 
     ## Why is this bad?
@@ -460,6 +462,20 @@ class UnstoppableLoop(Rule):
             """,
             title="a main-thread loop stopped with Ctrl-C",
         ),
+        ok(
+            """
+            import time
+
+            def main():
+                while True:
+                    refresh()
+                    time.sleep(60)
+
+            if __name__ == "__main__":
+                main()
+            """,
+            title="the program's entry point, called by the `__main__` guard",
+        ),
     )
 
     def visit_While(self, node: cst.While, ctx: FileContext) -> None:
@@ -471,7 +487,7 @@ class UnstoppableLoop(Rule):
         if scan.exits or scan.generator:
             return
         if fn.asynchronous is None:
-            if scan.sleeps and not self._stopped_by_interrupt(ctx):
+            if scan.sleeps and not self._stopped_by_interrupt(ctx) and not self._entry_point(fn, ctx):
                 ctx.report(
                     node.test,
                     f"`while {ctx.code(node.test)}` loop with `{ctx.code(scan.sleeps[0].func)}` can never be stopped",
@@ -542,6 +558,19 @@ class UnstoppableLoop(Rule):
                 if not _leaves_block(handler.body):
                     scan.swallows.append((node, handler))
                 return
+
+    @staticmethod
+    def _entry_point(fn: cst.FunctionDef, ctx: FileContext) -> bool:
+        """A module-level function the `__main__` guard calls: the program's own loop in the
+        main thread, stopped with Ctrl-C or a signal."""
+        if ctx.class_ is not None or len(ctx.frames) > 2:
+            return False
+        key = ("AL103.main-callees",)
+        callees = ctx.cache.get(key)
+        if not isinstance(callees, frozenset):
+            callees = main_guard_callees(ctx.module)
+            ctx.cache[key] = callees
+        return fn.name.value in callees
 
     @staticmethod
     def _stopped_by_interrupt(ctx: FileContext) -> bool:
