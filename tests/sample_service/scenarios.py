@@ -161,7 +161,7 @@ async def _shut_down_jobs(worker: Any) -> None:
                     item.cancel()
         await asyncio.sleep(0.01)
     if events:
-        for _ in range(200):
+        for _ in range(500):
             if not any(t.name == "reconcile" for t in threading.enumerate()):
                 break
             await asyncio.sleep(0.01)
