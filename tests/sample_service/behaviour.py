@@ -263,9 +263,8 @@ def test_refresh_search_cache_shows_new_patients(service: dict[str, str]) -> Non
 
 
 JOBS_SCRIPT = """
-import asyncio, json, os, sys, time
+import asyncio, json, os, sys
 sys.path.insert(0, os.environ["SAMPLE_SERVICE_ROOT"])
-from billing import config
 from billing.app import BillingWorker
 
 async def main():
