@@ -255,6 +255,9 @@ class ConfigResolver:
         self.overrides = dict(overrides or {})
         self._by_dir: dict[str, Settings] = {}
         self._by_file: dict[str, Settings] = {}
+        self._configs: dict[str, Optional[Path]] = {}
+        #: The settings of directories without a configuration file (one object for all).
+        self._default: Optional[Settings] = None
         self._explicit: Optional[Settings] = None
         if explicit is not None:
             self._explicit = self._apply(load_settings(explicit))
@@ -276,9 +279,11 @@ class ConfigResolver:
         found = self._by_dir.get(key)
         if found is not None:
             return found
-        config = find_config_file(Path(key))
+        config = self._config_file(key)
         if config is None:
-            settings = self._apply(Settings(root=str(Path.cwd())))
+            if self._default is None:
+                self._default = self._apply(Settings(root=str(Path.cwd())))
+            settings = self._default
         else:
             cached = self._by_file.get(str(config))
             if cached is None:
@@ -288,22 +293,32 @@ class ConfigResolver:
         self._by_dir[key] = settings
         return settings
 
+    def _config_file(self, directory: str) -> Optional[Path]:
+        """The nearest auditlint.toml, or pyproject.toml with a [tool.auditlint] table, remembered
+        per directory: a walk over thousands of directories would otherwise stat and read the
+        same files up to the root for each of them."""
+        if directory in self._configs:
+            return self._configs[directory]
+        path = Path(directory)
+        own = path / "auditlint.toml"
+        if own.is_file():
+            result: Optional[Path] = own
+        elif _declares_auditlint(path / "pyproject.toml"):
+            result = path / "pyproject.toml"
+        elif path.parent == path:
+            result = None
+        else:
+            result = self._config_file(str(path.parent))
+        self._configs[directory] = result
+        return result
 
-def find_config_file(directory: Path) -> Optional[Path]:
-    """The nearest auditlint.toml, or pyproject.toml with a [tool.auditlint] table."""
-    current = directory
-    while True:
-        candidate = current / "auditlint.toml"
-        if candidate.is_file():
-            return candidate
-        candidate = current / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                with open(candidate, "rb") as fh:
-                    if b"[tool.auditlint" in fh.read():
-                        return candidate
-            except OSError:
-                pass
-        if current.parent == current:
-            return None
-        current = current.parent
+
+def _declares_auditlint(candidate: Path) -> bool:
+    """A pyproject.toml with a [tool.auditlint] table."""
+    if not candidate.is_file():
+        return False
+    try:
+        with open(candidate, "rb") as fh:
+            return b"[tool.auditlint" in fh.read()
+    except OSError:
+        return False

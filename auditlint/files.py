@@ -36,6 +36,44 @@ def _exclude_spec(settings: Settings) -> pathspec.PathSpec:
     return spec
 
 
+class _Excludes:
+    """`is_excluded` for the entries of a walk, with its answers on bare names remembered (names
+    repeat: `__init__.py`, `tests/`). When no pattern has a slash inside or a `!`, a pattern can
+    only match an entry by its name (a match on a parent directory would have pruned the walk
+    there), so the full relative path is not matched at all."""
+
+    def __init__(self, settings: Settings) -> None:
+        patterns = settings.exclude + settings.extend_exclude
+        self.spec = _exclude_spec(settings)
+        self.by_name = all("/" not in p.rstrip("/") and not p.startswith("!") for p in patterns)
+        self.names: dict[str, bool] = {}
+
+    def name(self, candidate: str) -> bool:
+        found = self.names.get(candidate)
+        if found is None:
+            found = self.names[candidate] = self.spec.match_file(candidate)
+        return found
+
+    def entry(self, directory_rel: Optional[str], name: str, is_dir: bool) -> bool:
+        """`directory_rel`: the directory's path relative to the root (None: outside it)."""
+        candidate = name + "/" if is_dir else name
+        if self.name(candidate) or self.by_name:
+            return self.name(candidate)
+        rel = candidate if directory_rel is None else (candidate if directory_rel == "." else f"{directory_rel}/{candidate}")
+        return self.spec.match_file(rel)
+
+
+_EXCLUDES: dict[tuple[str, ...], _Excludes] = {}
+
+
+def _excludes(settings: Settings) -> _Excludes:
+    key = settings.exclude + settings.extend_exclude
+    found = _EXCLUDES.get(key)
+    if found is None:
+        found = _EXCLUDES[key] = _Excludes(settings)
+    return found
+
+
 def _relative(path: Path, root: str) -> Optional[str]:
     try:
         return os.path.relpath(path, root).replace(os.sep, "/")
@@ -148,8 +186,11 @@ def _walk(top: Path, resolver: ConfigResolver, seen: set[str]) -> Iterator[Disco
             yield Discovered(directory, None, f"cannot read directory: {exc.strerror or exc}")
             continue
         subdirs = []
+        excludes = _excludes(settings)
+        directory_rel = _relative(directory, base or settings.root)
+        if directory_rel is not None and directory_rel.startswith("../"):
+            directory_rel = None
         for entry in entries:
-            path = Path(entry.path)
             try:
                 if entry.is_symlink():
                     # Symlinks are not followed during discovery: they may point outside the
@@ -158,11 +199,16 @@ def _walk(top: Path, resolver: ConfigResolver, seen: set[str]) -> Iterator[Disco
                 is_dir = entry.is_dir()
             except OSError:
                 continue
-            if is_excluded(path, settings, is_dir, base) or (specs and _ignored(path, is_dir, specs)):
+            if not is_dir and not entry.name.endswith(PY_SUFFIXES):
+                continue
+            if excludes.entry(directory_rel, entry.name, is_dir):
+                continue
+            path = Path(entry.path)
+            if specs and _ignored(path, is_dir, specs):
                 continue
             if is_dir:
                 subdirs.append(path)
-            elif entry.name.endswith(PY_SUFFIXES):
+            else:
                 key = os.path.abspath(path)
                 if key not in seen:
                     seen.add(key)

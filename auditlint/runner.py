@@ -173,6 +173,7 @@ def run(
         resolver._explicit = explicit_settings.with_overrides(**(overrides or {}))
     result = RunResult()
     caches: dict[tuple[str, str], Cache] = {}
+    selections: dict[int, tuple[Settings, list[str]]] = {}
     jobs: list[tuple[Path, JobArgs, Optional[Cache], str]] = []
     for item in discover(list(paths), resolver, force_exclude=options.force_exclude):
         display = display_path(item.path)
@@ -189,7 +190,14 @@ def run(
         except OSError as exc:
             result.errors.append(FileError(display, f"cannot read: {exc.strerror or exc}"))
             continue
-        codes = codes_for(settings, item.path)
+        if settings.per_file_ignores:
+            codes = codes_for(settings, item.path)
+        else:
+            # The same for every file under one configuration: computed once per settings.
+            found = selections.get(id(settings))
+            if found is None:
+                found = selections[id(settings)] = (settings, codes_for(settings, item.path))
+            codes = found[1]
         result.linted[display] = tuple(codes)
         unsafe = settings.unsafe_fixes if options.unsafe_fixes is None else options.unsafe_fixes
         cache = None
