@@ -3,11 +3,13 @@ and the text edits a patch amounts to (for JSON, SARIF and editors)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Union
 
 import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
+from libcst.metadata import MetadataWrapper
 
 from auditlint.model import Edit
 
@@ -45,7 +47,15 @@ def add_imports(module: cst.Module, imports: Iterable[ImportSpec]) -> cst.Module
     context = CodemodContext()
     for spec in specs:
         AddImportsVisitor.add_needed_import(context, spec.module, spec.name, spec.asname)
-    return AddImportsVisitor(context).transform_module(module)
+    # `transform_module` would first deep-copy the module for its metadata wrapper; the visitor
+    # needs no metadata and leaves its input unchanged, so it visits the tree as it is.
+    visitor = AddImportsVisitor(context)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    with visitor.resolve(wrapper):
+        visitor.context = replace(visitor.context, wrapper=wrapper)
+        result = wrapper.module.visit(visitor)
+    assert isinstance(result, cst.Module)
+    return result
 
 
 def _is_import_line(stmt: cst.CSTNode) -> bool:
