@@ -26,6 +26,8 @@ The API, all over plain LibCST nodes (no metadata):
   in `node` uses as its receiver or an argument, skipping per-iteration names in `fresh`.
 - `is_sleep(ctx, call)`, `rate_limited(ctx, loop)`: a sleep (or a throttle helper) runs in
   the repeated part, so the one-at-a-time pace is deliberate.
+- `LISTENER_WORDS`, `names_listeners(expr)`: handlers, hooks, signal receivers: callables the
+  program registered, whose number the data does not decide.
 - `acquires_limiter(ctx, node)`: `node` takes a semaphore, lock or limiter (`async with sem`,
   `await sem.acquire()`): work in it is already bounded.
 
@@ -720,6 +722,25 @@ _SLEEP_RESOLVED = frozenset(
     }
 )
 _SLEEP_WORDS = frozenset({"sleep", "throttle", "backoff", "ratelimit"})
+
+
+#: Words naming listeners: callables the program registered for an event (handlers, hooks,
+#: signal receivers, trace configs). A loop over them tells each about one event, in order or
+#: together; their number is fixed by the program, not by the data.
+LISTENER_WORDS = frozenset(
+    {
+        "handler", "handlers", "callback", "callbacks", "cb", "hook", "hooks", "listener",
+        "listeners", "observer", "observers", "subscriber", "subscribers", "trace", "traces",
+        "signal", "signals", "middleware", "middlewares", "plugin", "plugins", "receiver",
+        "receivers", "extension", "extensions", "watcher", "watchers",
+    }
+)  # fmt: skip
+
+
+def names_listeners(expr: cst.CSTNode) -> bool:
+    """`self._handlers`, `async_receivers`, `trace`: the last identifier names listeners."""
+    ident = _last_identifier(expr)
+    return ident is not None and any(w in LISTENER_WORDS for w in words(ident))
 
 
 def words(identifier: str) -> list[str]:

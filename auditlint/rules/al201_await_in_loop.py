@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 import libcst as cst
 
 from auditlint.analysis.loops import (
+    LISTENER_WORDS,
     LoopFacts,
     contains_await,
     dotted_path,
@@ -48,16 +49,6 @@ _LIFECYCLE = frozenset(
         "connect", "disconnect",
     }
 )  # fmt: skip
-#: Words naming listeners: `for trace in traces: await trace.send_request_start(...)` tells
-#: each listener about one event, in order, like `for handler in handlers: await handler(e)`.
-_LISTENER_WORDS = frozenset(
-    {
-        "handler", "handlers", "callback", "callbacks", "cb", "hook", "hooks", "listener",
-        "listeners", "observer", "observers", "subscriber", "subscribers", "trace", "traces",
-        "signal", "signals", "middleware", "middlewares", "plugin", "plugins", "receiver",
-        "receivers", "extension", "extensions", "watcher", "watchers",
-    }
-)  # fmt: skip
 
 
 #: Callables received as parameters that are one message channel (ASGI `send`/`receive`).
@@ -78,7 +69,7 @@ def _ordered_steps(call: cst.Call, facts: LoopFacts) -> bool:
     ):
         # `await getattr(plugin, f"pre_{name}")(...)`: a hook looked up on each item
         root = func.args[0].value.value
-        return root in facts.targets and any(w in _LISTENER_WORDS for w in words(root))
+        return root in facts.targets and any(w in LISTENER_WORDS for w in words(root))
     if not isinstance(func, cst.Attribute):
         return False
     chain: list[str] = [func.attr.value]
@@ -94,7 +85,7 @@ def _ordered_steps(call: cst.Call, facts: LoopFacts) -> bool:
     if root not in facts.targets:
         return False
     identifiers = [root, *chain[1:]]
-    return any(w in _LISTENER_WORDS for ident in identifiers for w in words(ident)) or any(
+    return any(w in LISTENER_WORDS for ident in identifiers for w in words(ident)) or any(
         ident.startswith("on_") for ident in chain[1:]
     )
 

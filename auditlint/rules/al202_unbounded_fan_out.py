@@ -16,6 +16,7 @@ from auditlint.analysis.loops import (
     is_async_loop,
     local_defs,
     loop_targets,
+    names_listeners,
     repeated_nodes,
     words,
 )
@@ -271,7 +272,9 @@ def fixed_size(ctx: FileContext, iterable: cst.BaseExpression, depth: int = 0) -
     if isinstance(iterable, cst.Call):
         func = iterable.func
         if _is_builtin(ctx, func, "range"):
-            return all(isinstance(a.value, (cst.Integer, cst.UnaryOperation)) for a in iterable.args)
+            if all(isinstance(a.value, (cst.Integer, cst.UnaryOperation)) for a in iterable.args):
+                return True
+            return len(iterable.args) >= 2 and _window(iterable.args[0].value, iterable.args[1].value)
         ident = (
             func.attr.value
             if isinstance(func, cst.Attribute)
@@ -308,6 +311,25 @@ def _calls_item(expr: cst.BaseExpression, targets: frozenset[str]) -> bool:
     """`expr` calls the loop variable itself (`handler(event) for handler in handlers`): the
     items are callables the program registered, a set of listeners rather than of data."""
     return isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in targets
+
+
+def _is_size(node: cst.BaseExpression) -> bool:
+    """A size written in the code: an integer, or a constant's name (`BATCH`, `self.CHUNK`)."""
+    if isinstance(node, cst.Integer):
+        return True
+    name = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
+    return bool(name) and name.isupper()
+
+
+def _window(start: cst.BaseExpression, stop: cst.BaseExpression, clamped: bool = False) -> bool:
+    """`range(start, start + N)` with N written in the code, or the batching idiom
+    `range(start, min(start + size, total))` whatever `size` is: one batch."""
+    if isinstance(stop, cst.Call) and isinstance(stop.func, cst.Name) and stop.func.value == "min":
+        return any(_window(start, a.value, clamped=True) for a in stop.args)
+    if not (isinstance(stop, cst.BinaryOperation) and isinstance(stop.operator, cst.Add)):
+        return False
+    pairs = ((stop.left, stop.right), (stop.right, stop.left))
+    return any(base.deep_equals(start) and (clamped or _is_size(size)) for base, size in pairs)
 
 
 def _spawns(ctx: FileContext, expr: cst.BaseExpression) -> bool:
@@ -405,8 +427,9 @@ class UnboundedFanOut(Rule):
     a loop that takes a semaphore or waits for tasks each round, `async for` and `while`
     loops (streams and servers), a pool of identical workers (`worker(queue) for _ in
     range(n)`: the awaitable does not use the item), listeners called with one event
-    (`receiver(event) for receiver in receivers`: the items are callables the program
-    registered, not data), and collections it cannot see (a parameter).
+    (`receiver(event) for receiver in receivers`, or any fan-out over a collection named for
+    listeners such as `self._handlers`: callables the program registered, not data), and
+    collections it cannot see (a parameter).
     `asyncio.gather` is recognised through imports and aliases (`from asyncio import gather`,
     `import asyncio as aio`).
 
@@ -761,6 +784,19 @@ class UnboundedFanOut(Rule):
         ok(
             """
             import asyncio
+            BATCH = 20
+            async def deliver_all(hooks):
+                for start in range(0, len(hooks), BATCH):
+                    await asyncio.gather(*(send(hooks[i]) for i in range(start, min(start + BATCH, len(hooks)))))
+                    await asyncio.gather(*(send(hooks[i]) for i in range(start, start + 10)))
+            async def deliver_window(hooks, start, size):
+                await asyncio.gather(*(send(hooks[i]) for i in range(start, min(start + size, len(hooks)))))
+            """,
+            title="one window of a batch: `range(start, start + 10)`, `range(start, min(start + size, n))`",
+        ),
+        ok(
+            """
+            import asyncio
             async def drain(registry, jobs, timeout):
                 pending = [h for h in registry.values() if not h.done()]
                 await asyncio.wait(pending, timeout=timeout)
@@ -795,6 +831,15 @@ class UnboundedFanOut(Rule):
             """,
             title="listeners called with one event (signal dispatch)",
         ),
+        ok(
+            """
+            import asyncio
+            class Signal:
+                async def send(self, event):
+                    return await asyncio.gather(*(self._call(r, event) for r in self._receivers))
+            """,
+            title="a gather over a collection named for listeners",
+        ),
     )
 
     def visit_Call(self, node: cst.Call, ctx: FileContext) -> None:
@@ -821,7 +866,9 @@ class UnboundedFanOut(Rule):
             targets = loop_targets(coll.maker)
             if not any(_reads(el, targets) for el in coll.elements):
                 return False  # `worker(queue) for _ in range(n)`: a pool of n workers
-            if all(_calls_item(el, targets) for el in coll.elements):
+            if all(_calls_item(el, targets) for el in coll.elements) or all(
+                names_listeners(it) for it in coll.iterables
+            ):
                 return False  # `receiver(event) for receiver in receivers`: listeners, not data
         if isinstance(coll.maker, cst.For) and _paced(ctx, coll.maker):
             return False
