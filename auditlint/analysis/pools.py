@@ -337,20 +337,32 @@ _CONNECTION_WORDS = frozenset({"conn", "connection", "connectable"})
 
 
 def binds_borrowed_connection(ctx: FileContext, call: cst.Call, acquire: Acquire) -> bool:
-    """`Session(connection)`, `AsyncSession(bind=conn)`: a session bound to a connection its
-    caller owns checks nothing out of a pool; closing the connection is the owner's job."""
+    """`Session()`, `Session(connection)`, `AsyncSession(bind=conn)`: a session with no bind,
+    or bound to a connection its caller owns, checks nothing out of a pool; closing the
+    connection is the owner's job."""
     if acquire.pool not in acquire.kind.direct:
         return False
-    bind = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "bind"), None)
-    if bind is None and call.args and call.args[0].keyword is None and not call.args[0].star:
-        bind = call.args[0].value
-    if not isinstance(bind, (cst.Name, cst.Attribute)):
+    if any(a.star for a in call.args):
         return False
-    resolved = ctx.resolve_expr(bind) or ""
-    if resolved.endswith((".connect()", ".begin()")):
-        return True
-    ident = words(bind.value if isinstance(bind, cst.Name) else bind.attr.value)
-    return bool(ident) and ident[-1] in _CONNECTION_WORDS
+    bind = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "bind"), None)
+    if bind is None and call.args and call.args[0].keyword is None:
+        bind = call.args[0].value
+    if bind is None:
+        return not any(a.keyword is not None and a.keyword.value == "binds" for a in call.args)
+    for _ in range(3):
+        if not isinstance(bind, (cst.Name, cst.Attribute)):
+            return False
+        resolved = ctx.resolve_expr(bind) or ""
+        if resolved.endswith((".connect()", ".begin()")):
+            return True
+        ident = words(bind.value if isinstance(bind, cst.Name) else bind.attr.value)
+        if ident and ident[-1] in _CONNECTION_WORDS:
+            return True
+        value = ctx.value_of(bind)
+        if value is None or value is bind:
+            return False
+        bind = value  # `c = connection; Session(bind=c)`
+    return False
 
 
 # ---- DB-API drivers ----------------------------------------------------------------------------

@@ -242,8 +242,8 @@ class UnreleasedConnection(Rule):
     catch-all `except` that re-raises, plus the normal path); a connection whose ownership
     leaves the function (returned, yielded, stored on an attribute or in a container, passed to
     `ExitStack.enter_context`, `closing()`, a task, or captured by a nested function);
-    a SQLAlchemy session bound to a connection its caller owns (`Session(connection)`: it
-    checks nothing out of the pool); module-level code; and pools the rule cannot identify.
+    a SQLAlchemy session with no bind, or bound to a connection its caller owns
+    (`Session(connection)`: it checks nothing out of the pool); module-level code; and pools the rule cannot identify.
 
     ## Why is this bad?
     Each error between the acquire and the release keeps a connection out of the pool for
@@ -686,11 +686,16 @@ class UnreleasedConnection(Rule):
             def check(engine, connection):
                 session = Session(connection)
                 session.query(1).all()
+                c = connection
+                scratch = Session(bind=c)
+                scratch.begin()
+                unbound = Session()
+                unbound.add(1)
                 with engine.connect() as conn:
                     other = Session(bind=conn)
                     other.add(1)
             """,
-            title="a session bound to a connection its caller owns",
+            title="a session with no bind, or bound to a connection its caller owns",
         ),
     )
 
