@@ -55,6 +55,15 @@ _LIFECYCLE = frozenset(
 _CHANNELS = frozenset({"send", "receive"})
 
 
+def _yields(loop: cst.CSTNode) -> bool:
+    """The body yields: a generator hands its items out one at a time, as they are made."""
+    return any(
+        isinstance(n, cst.Yield)
+        for part in repeated_nodes(loop)
+        for n in (part, *iter_descendants(part, into_scopes=False))
+    )
+
+
 def _ordered_steps(call: cst.Call, facts: LoopFacts) -> bool:
     """The call is a lifecycle step of the item (`await site.start()`, `await it.__anext__()`)
     or tells a listener about an event (`await trace.send_start(...)`, `await
@@ -142,7 +151,8 @@ class AwaitInLoop(Rule):
       the item (`await site.start()`, `stop`, `close`, `cleanup`...: an ordered start-up or
       shutdown), or the call uses nothing that changes between
       iterations (`for _ in range(3): await ping()`: a repetition, not a batch of items);
-    - the loop sleeps or throttles (deliberate rate limiting);
+    - the loop sleeps or throttles (deliberate rate limiting), or yields (a generator hands
+      out its items one at a time);
     - `async for` bodies, `while` loops (polling), generator expressions, the await in a
       loop's iterable (it runs once), an `await` of something that is not a call
       (`await task`), and batches (`await asyncio.gather(...)` per chunk);
@@ -655,6 +665,15 @@ class AwaitInLoop(Rule):
             """,
             title="ASGI `send` and `receive` received as parameters: one channel",
         ),
+        ok(
+            """
+            async def read_all(fields):
+                for name, upload in fields:
+                    data = await upload.read()
+                    yield name, data
+            """,
+            title="a generator that yields each item as it is made",
+        ),
         bad(
             """
             async def save_all(users):
@@ -693,7 +712,11 @@ class AwaitInLoop(Rule):
             return  # `for handler in handlers: await handler(event)`: a chain run in order
         if _ordered_steps(call, facts):
             return
-        if isinstance(call.func, cst.Name) and call.func.value in _CHANNELS and ctx.param_of(call.func.value):
+        if (
+            isinstance(call.func, cst.Name)
+            and call.func.value in _CHANNELS
+            and ctx.param_of(call.func.value) is not None
+        ):
             return  # ASGI's `await send({...})`: messages on one channel, in order
         per_item = facts.targets | facts.assigned
         if not any(isinstance(n, cst.Name) and n.value in per_item for n in (call, *iter_descendants(call))):
@@ -770,6 +793,7 @@ class AwaitInLoop(Rule):
         if found is None:
             found = not (
                 rate_limited(ctx, loop)
+                or _yields(loop)
                 or facts.stops_early_on(contains_await, async_sources=True)
                 or self._ordered_block(loop, ctx, facts.targets | facts.assigned)
             )
