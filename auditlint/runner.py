@@ -243,17 +243,21 @@ def _execute(args: list[JobArgs], options: RunOptions) -> list[FileResult]:
     jobs = options.jobs or (os.cpu_count() or 1)
     total = len(args)
     if jobs <= 1 or total < PARALLEL_THRESHOLD:
-        out = []
+        serial = []
         for i, a in enumerate(args, 1):
-            out.append(_job(a))
+            serial.append(_job(a))
             if options.progress:
                 options.progress(i, total)
-        return out
-    chunk = max(1, min(16, total // (jobs * 8)))
-    out = []
+        return serial
+    # Largest files first, in small chunks: a file's cost grows with its size, and a few big
+    # files (test suites) at the end of one worker's queue would otherwise leave the other idle.
+    order = sorted(range(total), key=lambda i: -len(args[i][1]))
+    chunk = max(1, min(4, total // (jobs * 32)))
+    out: list[Optional[FileResult]] = [None] * total
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for i, res in enumerate(pool.map(_job, args, chunksize=chunk), 1):
-            out.append(res)
+        results = pool.map(_job, [args[i] for i in order], chunksize=chunk)
+        for done, (i, res) in enumerate(zip(order, results), 1):
+            out[i] = res
             if options.progress:
-                options.progress(i, total)
-    return out
+                options.progress(done, total)
+    return [res for res in out if res is not None]
