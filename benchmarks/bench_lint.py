@@ -121,6 +121,19 @@ PROBES = {
     "import_libcst": "import libcst",
 }
 
+#: A control for the parallel figures: the same pure-Python work in 1 or 2 processes shows how
+#: much of a second core the machine gives at the moment (other jobs may hold it).
+CONTROL = (
+    "import sys\n"
+    "from concurrent.futures import ProcessPoolExecutor\n"
+    "def burn(n):\n"
+    "    s = 0\n"
+    "    for i in range(n): s += i * i\n"
+    "    return s\n"
+    "if __name__ == '__main__':\n"
+    "    with ProcessPoolExecutor(int(sys.argv[1])) as pool: list(pool.map(burn, [4_000_000] * 16))\n"
+)
+
 
 def probe_command(kind: str, list_file: Path) -> list[str]:
     head = "import sys\nsys.setrecursionlimit(10000)\nfiles = open(sys.argv[1]).read().splitlines()\n"
@@ -340,6 +353,8 @@ class Bench:
             Measure("parse floor (every file)", probe_command("parse", all_list), here),
             Measure("auditlint cold -j1", auditlint("--no-cache", "-j1", rel), here),
             Measure("auditlint cold -j2", auditlint("--no-cache", "-j2", rel), here),
+            Measure("CPU control, 1 process", [PY, "-c", CONTROL, "1"], here),
+            Measure("CPU control, 2 processes", [PY, "-c", CONTROL, "2"], here),
             Measure(
                 "ruff cold",
                 [
@@ -382,6 +397,15 @@ class Bench:
             t["auditlint cold -j1"].median / t["auditlint cold -j2"].median,
             1.7 if name == "django" else None,
             at_most=False,
+        )
+        control = t["CPU control, 1 process"].median / t["CPU control, 2 processes"].median
+        self.row(f"3. parallel ({name})", "control: pure-Python work, 1 / 2 processes", control, None)
+        self.row(
+            f"3. parallel ({name})",
+            "-j1 / -j2 speed-up as a share of the control's",
+            t["auditlint cold -j1"].median / t["auditlint cold -j2"].median / control * 100,
+            None,
+            "%",
         )
         if "bandit B113" in t:
             bandit = t["bandit B113"].median
