@@ -724,15 +724,16 @@ _SLEEP_RESOLVED = frozenset(
 _SLEEP_WORDS = frozenset({"sleep", "throttle", "backoff", "ratelimit"})
 
 
-#: Words naming listeners: callables the program registered for an event (handlers, hooks,
-#: signal receivers, trace configs). A loop over them tells each about one event, in order or
-#: together; their number is fixed by the program, not by the data.
+#: Words naming listeners: callables the program registered for an event (handlers, signal
+#: receivers, trace configs). A loop over them tells each about one event, in order or
+#: together; their number is fixed by the program, not by the data. Not `hooks` or
+#: `subscribers`: webhooks and their subscribers are data, the audit's fan-out case.
 LISTENER_WORDS = frozenset(
     {
-        "handler", "handlers", "callback", "callbacks", "cb", "hook", "hooks", "listener",
-        "listeners", "observer", "observers", "subscriber", "subscribers", "trace", "traces",
-        "signal", "signals", "middleware", "middlewares", "plugin", "plugins", "receiver",
-        "receivers", "extension", "extensions", "watcher", "watchers",
+        "handler", "handlers", "callback", "callbacks", "cb", "listener", "listeners",
+        "observer", "observers", "trace", "traces", "signal", "signals", "middleware",
+        "middlewares", "plugin", "plugins", "receiver", "receivers", "extension", "extensions",
+        "watcher", "watchers",
     }
 )  # fmt: skip
 

@@ -840,6 +840,22 @@ class UnboundedFanOut(Rule):
             """,
             title="a gather over a collection named for listeners",
         ),
+        bad(
+            """
+            import asyncio
+            async def deliver_all(hooks, event):
+                return await asyncio.gather(*(deliver(hook, event) for hook in hooks))
+            """,
+            fixed="""
+            import asyncio
+            from auditlint.runtime import gather_bounded
+
+            async def deliver_all(hooks, event):
+                return await gather_bounded(*(deliver(hook, event) for hook in hooks), limit=10)
+            """,
+            fix_style="runtime",
+            title="webhooks are data, not listeners",
+        ),
     )
 
     def visit_Call(self, node: cst.Call, ctx: FileContext) -> None:
