@@ -29,6 +29,13 @@ _ENSURE_FUTURE = frozenset({"asyncio.ensure_future", "asyncio.tasks.ensure_futur
 # a `create_task` method of something else (a Cloud Tasks client takes `parent=`, `task=`).
 _TASK_KEYWORDS = frozenset({"coro", "name", "context", "eager_start"})
 _CALLBACK_ONLY = frozenset({("call", "add_done_callback")})
+#: Event-loop and future methods that call a callback and discard what it returns.
+_CALLBACK_SLOTS = frozenset(
+    {
+        "call_soon", "call_soon_threadsafe", "call_later", "call_at", "add_signal_handler",
+        "add_done_callback", "add_reader", "add_writer",
+    }
+)  # fmt: skip
 
 
 def _task_shape(call: cst.Call) -> bool:
@@ -48,7 +55,11 @@ class DanglingTask(Rule):
     `asyncio.create_task`, `asyncio.ensure_future` or an event loop's `create_task` used as a
     bare statement, assigned to `_`, kept in a local that is never read (or read only to add a
     done callback), a chain such as `asyncio.create_task(...).add_done_callback(cb)`, or a list
-    or set comprehension of tasks whose result is discarded.
+    or set comprehension of tasks whose result is discarded, and a task a lambda returns to an
+    event-loop callback slot that discards it (`loop.add_signal_handler(sig, lambda:
+    asyncio.create_task(stop()))`, `call_soon`, `add_done_callback`, `signal.signal`): fixed
+    with `track(...)` in runtime style, reported only in stdlib style (a lambda has no room
+    for the set-and-discard statements).
 
     Names are resolved through imports and aliases (`from asyncio import create_task`,
     `import asyncio as aio`). A `create_task` method counts only when its receiver is an event
@@ -105,6 +116,34 @@ class DanglingTask(Rule):
     triggers = ("create_task", "ensure_future")
     fix_safety = "safe"
     examples = (
+        bad(
+            """
+            import asyncio
+            import signal
+
+            def install(loop):
+                loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.create_task(shutdown()))
+            """,
+            fixed="""
+            import asyncio
+            import signal
+            from auditlint.runtime import track
+
+            def install(loop):
+                loop.add_signal_handler(signal.SIGTERM, lambda: track(asyncio.create_task(shutdown())))
+            """,
+            fix_style="runtime",
+            title="a task a callback lambda returns to the event loop",
+        ),
+        bad(
+            """
+            import asyncio
+
+            def later(loop):
+                loop.call_soon(lambda: asyncio.ensure_future(refresh()))
+            """,
+            title="a callback lambda in stdlib style: reported, no fix",
+        ),
         bad(
             """
             import asyncio
@@ -491,8 +530,34 @@ class DanglingTask(Rule):
             comprehension=True,
         )
         if drop is None:
+            if self._callback_result(node, ctx):
+                ctx.report(
+                    node,
+                    f"Task returned by `{display}` in a callback lambda is dropped",
+                    self._runtime_fix(node, ctx),
+                )
             return
         ctx.report(node, self._message(drop, display), self._fix(node, drop, ctx))
+
+    @staticmethod
+    def _callback_result(node: cst.Call, ctx: FileContext) -> bool:
+        """`loop.add_signal_handler(sig, lambda: asyncio.create_task(stop()))`: the lambda
+        returns the task to an event-loop callback slot, which discards it."""
+        stack = ctx.stack
+        if len(stack) < 4 or stack[-1] is not node:
+            return False
+        lam, arg, call = stack[-2], stack[-3], stack[-4]
+        if not (
+            isinstance(lam, cst.Lambda)
+            and lam.body is node
+            and isinstance(arg, cst.Arg)
+            and arg.value is lam
+            and isinstance(call, cst.Call)
+        ):
+            return False
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value in _CALLBACK_SLOTS:
+            return True
+        return ctx.qualname(call.func) in ("signal.signal", "atexit.register")
 
     # ----------------------------------------------------------------------------------------
 
@@ -528,15 +593,21 @@ class DanglingTask(Rule):
 
     def _fix(self, node: cst.Call, drop: Drop, ctx: FileContext) -> Optional[Patch]:
         if ctx.fix_style == "runtime":
-            ref = runtime_ref(ctx, "track")
-            if ref is None:
-                return None
-            return Patch.safe(
-                {node: wrap_call(ref[0], node)},
-                title="Keep the task with `track(...)`",
-                imports=ref[1],
-            )
+            return self._runtime_fix(node, ctx)
         return self._stdlib_fix(node, drop, ctx)
+
+    @staticmethod
+    def _runtime_fix(node: cst.Call, ctx: FileContext) -> Optional[Patch]:
+        if ctx.fix_style != "runtime":
+            return None  # a lambda has no room for the stdlib set-and-discard statements
+        ref = runtime_ref(ctx, "track")
+        if ref is None:
+            return None
+        return Patch.safe(
+            {node: wrap_call(ref[0], node)},
+            title="Keep the task with `track(...)`",
+            imports=ref[1],
+        )
 
     def _stdlib_fix(self, node: cst.Call, drop: Drop, ctx: FileContext) -> Optional[Patch]:
         aio = module_ref(ctx, "asyncio")
