@@ -15,6 +15,7 @@ The API, all over plain LibCST nodes (no metadata):
     or an object the body mutates (a set of seen ids, `self.cursor`), else None;
   - `stops_early_on(is_source)`: a `break` / `return` that is unconditional, or whose condition
     or value depends on a source: the later iterations run only if the earlier ones say so.
+- `runs_subtests(loop)`: the body runs under `with self.subTest(...)` (test cases, in order).
 - `leaves_loop_after(stack, loop)`: a `return` / `raise` / `break` always follows the node at
   the end of `stack` (`ctx.stack`), so it runs at most once per run of `loop`.
 - `repeated_nodes(loop)`, `loop_targets(loop)`, `is_async_loop(loop)`, `contains_await(node)`.
@@ -212,6 +213,23 @@ def _leaves(stmt: cst.CSTNode, breaks: bool) -> bool:
     if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
         return any(_leaves(small, breaks) for small in stmt.body)
     return isinstance(stmt, (cst.Return, cst.Raise)) or (breaks and isinstance(stmt, cst.Break))
+
+
+def runs_subtests(loop: cst.CSTNode) -> bool:
+    """The body runs under `with self.subTest(...)`: each iteration is a test case of its own,
+    run one after another on purpose."""
+    for part in repeated_nodes(loop):
+        for node in (part, *iter_descendants(part, into_scopes=False)):
+            if isinstance(node, cst.With):
+                for item in node.items:
+                    call = item.item
+                    if (
+                        isinstance(call, cst.Call)
+                        and isinstance(call.func, cst.Attribute)
+                        and call.func.attr.value == "subTest"
+                    ):
+                        return True
+    return False
 
 
 def leaves_loop_after(stack: Sequence[cst.CSTNode], loop: cst.CSTNode) -> bool:

@@ -21,6 +21,7 @@ from auditlint.analysis.loops import (
     rate_limited,
     read_paths,
     repeated_nodes,
+    runs_subtests,
     shared_ordered_resource,
     words,
 )
@@ -157,7 +158,10 @@ class AwaitInLoop(Rule):
       loop's iterable (it runs once), an `await` of something that is not a call
       (`await task`), and batches (`await asyncio.gather(...)` per chunk);
     - awaits that use the result of an earlier await in the same iteration
-      (`r = await get(u); await r.json()`): only the first await of that chain is reported.
+      (`r = await get(u); await r.json()`), or the same per-item object as an earlier await
+      (`await c.send(x); await c.receive()`): only the first await of that chain is reported;
+    - loops of test cases (`with self.subTest(...)` in the body), and a callee bound per
+      iteration (`method = getattr(client, name); await method(url)`).
 
     Names are resolved through imports and aliases (`from asyncio import sleep`,
     `import asyncio as aio`), bindings in the same function and `self.attr` in the class.
@@ -674,6 +678,30 @@ class AwaitInLoop(Rule):
             """,
             title="a generator that yields each item as it is made",
         ),
+        ok(
+            """
+            class CacheTests:
+                async def test_set(self, cache):
+                    for key, value in self.cases.items():
+                        with self.subTest(key=key):
+                            await cache.aset(key, value)
+                    for name in ("get", "post"):
+                        method = getattr(self.client, name)
+                        await method("/redirect/")
+            """,
+            title="test cases under `subTest`; a callee picked per iteration",
+        ),
+        bad(
+            """
+            async def check_all(apps):
+                for app in apps:
+                    client = Communicator(app)
+                    await client.send_input({"type": "http.request"})
+                    await client.receive_output()
+                    await client.wait()
+            """,
+            title="steps on one per-item object: only the first is reported",
+        ),
         bad(
             """
             async def save_all(users):
@@ -708,7 +736,7 @@ class AwaitInLoop(Rule):
         if ctx.resolve_call_target(call.func) in _BATCHING or is_sleep(ctx, call):
             return
         facts = loop_facts(loop, ctx.cache)
-        if isinstance(call.func, cst.Name) and call.func.value in facts.targets:
+        if isinstance(call.func, cst.Name) and call.func.value in facts.targets | facts.assigned:
             return  # `for handler in handlers: await handler(event)`: a chain run in order
         if _ordered_steps(call, facts):
             return
@@ -753,6 +781,8 @@ class AwaitInLoop(Rule):
             return False
         if ordered_resource_in(ctx, call, facts.targets | facts.assigned) is not None:
             return False
+        if _later_step(loop, call, node, facts):
+            return False
         return all(shared_ordered_resource(ctx, fdef) is None for fdef in local_defs(ctx, call.func))
 
     def _wrappers(self, loop: cst.CSTNode, facts: LoopFacts, ctx: FileContext) -> frozenset[str]:
@@ -794,6 +824,7 @@ class AwaitInLoop(Rule):
             found = not (
                 rate_limited(ctx, loop)
                 or _yields(loop)
+                or runs_subtests(loop)
                 or facts.stops_early_on(contains_await, async_sources=True)
                 or self._ordered_block(loop, ctx, facts.targets | facts.assigned)
             )
@@ -1005,6 +1036,38 @@ def _keep_comments(loop: cst.For, body: cst.SimpleStatementLine, new: cst.BaseSt
         else:
             comments.insert(0, cst.EmptyLine(comment=header))
     return new.with_changes(leading_lines=comments, trailing_whitespace=trailing)
+
+
+def _later_step(loop: cst.CSTNode, call: cst.Call, node: cst.Await, facts: LoopFacts) -> bool:
+    """An earlier await of the iteration used the same per-item object (`await c.send(x)`
+    then `await c.receive()`): a later step of one conversation; the first is reported."""
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return False
+    root = dotted_path(func.value)
+    if root is None or root.split(".", 1)[0] not in facts.targets | facts.assigned:
+        return False
+    found = False
+
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal found
+        if n is node:
+            return True
+        if isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            return False
+        if (
+            isinstance(n, cst.Await)
+            and isinstance(n.expression, cst.Call)
+            and isinstance(n.expression.func, cst.Attribute)
+            and dotted_path(n.expression.func.value) == root
+        ):
+            found = True
+        return any(visit(child) for child in iter_children(n))
+
+    for part in repeated_nodes(loop):
+        if visit(part):
+            break
+    return found
 
 
 def _rebound_before(loop: cst.CSTNode, name: str, node: cst.CSTNode) -> bool:
