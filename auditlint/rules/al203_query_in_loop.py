@@ -7,7 +7,7 @@ from typing import Optional, Union
 import libcst as cst
 
 from auditlint.analysis.calls import has_star_args, has_star_kwargs, keyword, positionals
-from auditlint.analysis.loops import leaves_loop_after
+from auditlint.analysis.loops import leaves_loop_after, runs_subtests
 from auditlint.analysis.pools import DbHandle, db_handle, resolve_object
 from auditlint.analysis.sql import READ_VERBS, WRITE_VERBS, sql_text, statement_verbs, text_call_argument
 from auditlint.analysis.structure import method_call_in_loop
@@ -99,8 +99,9 @@ class QueryInLoop(Rule):
     loop over different statements (a migration script: the SQL changes per item),
     `executemany`, the `else` clause of a loop, `while` loops (polling and pagination),
     queries whose parameters do not change, loops over chunks, batches or pages (each item is
-    already many rows), a query that a `return` or `break` always follows (it runs once), and
-    awaited queries (that is AL201's await-in-loop).
+    already many rows), a query that a `return` or `break` always follows (it runs once), loops
+    of test cases (`with self.subTest(...)` in the body), and awaited queries (that is AL201's
+    await-in-loop).
 
     ## Why is this bad?
     Each iteration pays a full network round trip and a statement execution: a thousand rows
@@ -396,6 +397,16 @@ class QueryInLoop(Rule):
             """,
             title="a query that a `return` or `break` always follows runs once",
         ),
+        ok(
+            """
+            class BookTests:
+                def test_pages(self):
+                    for pages in (0, 1, 100):
+                        with self.subTest(pages=pages):
+                            Book.objects.create(title="t", pages=pages)
+            """,
+            title="test cases under `subTest`",
+        ),
     )
 
     def visit_Call(self, node: cst.Call, ctx: FileContext) -> None:
@@ -408,6 +419,8 @@ class QueryInLoop(Rule):
         loop = self._loop(ctx)
         if loop is None or leaves_loop_after(ctx.stack, loop):
             return  # `if row.id == wanted: cur.execute(...); break` runs once
+        if runs_subtests(loop):
+            return  # each iteration is a test case of its own
         method = func.attr.value
         if method == "execute":
             self._check_execute(node, func, loop, ctx)
