@@ -92,11 +92,11 @@ def _ordered_steps(call: cst.Call, facts: LoopFacts) -> bool:
     root = receiver.value
     if func.attr.value in _LIFECYCLE and root in facts.targets | facts.assigned:
         return True
-    if root not in facts.targets:
+    if root not in facts.targets | facts.assigned:
         return False
     identifiers = [root, *chain[1:]]
     return any(w in LISTENER_WORDS for ident in identifiers for w in words(ident)) or any(
-        ident.startswith("on_") for ident in chain[1:]
+        ident.startswith("on_") for ident in identifiers
     )
 
 
@@ -645,6 +645,8 @@ class AwaitInLoop(Rule):
                     await trace.send_request_start(request)
                 for app in apps:
                     await app.on_response_prepare.send(request)
+                    if on_startup := app.on_startup:
+                        await on_startup.send(app)
                 for plugin in self.plugins:
                     await getattr(plugin, "pre_request")(request)
             """,
