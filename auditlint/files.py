@@ -6,11 +6,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
-
-import pathspec
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from auditlint.config import ConfigResolver, Settings
+
+if TYPE_CHECKING:
+    # Imported where it is used: linting named files needs no pattern matching, and the import
+    # costs a tenth of the start-up budget.
+    import pathspec
 
 PY_SUFFIXES = (".py", ".pyi")
 
@@ -31,6 +34,8 @@ def _exclude_spec(settings: Settings) -> pathspec.PathSpec:
     key = settings.exclude + settings.extend_exclude
     spec = _SPECS.get(key)
     if spec is None:
+        import pathspec
+
         spec = pathspec.GitIgnoreSpec.from_lines(key)
         _SPECS[key] = spec
     return spec
@@ -98,6 +103,8 @@ def _gitignore(directory: Path) -> Optional[pathspec.PathSpec]:
         lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
+    import pathspec
+
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -142,6 +140,8 @@ def write_atomic(path: Path, data: bytes, expected_old: bytes) -> Optional[str]:
         return "changed on disk while auditlint ran; not written"
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".auditlint-tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -254,6 +254,9 @@ def _execute(args: list[JobArgs], options: RunOptions) -> list[FileResult]:
     order = sorted(range(total), key=lambda i: -len(args[i][1]))
     chunk = max(1, min(4, total // (jobs * 32)))
     out: list[Optional[FileResult]] = [None] * total
+    # Imported here: multiprocessing costs a tenth of the start-up budget of a small run.
+    from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         results = pool.map(_job, [args[i] for i in order], chunksize=chunk)
         for done, (i, res) in enumerate(zip(order, results), 1):
