@@ -47,6 +47,50 @@ def _exits_early(statement: cst.CSTNode) -> bool:
     return any(isinstance(n, _EXITS) for n in iter_descendants(statement, into_scopes=False))
 
 
+def _runs_at_least_once(loop: cst.CSTNode) -> bool:
+    """`while True:` / `while 1:`, or a `for` over a non-empty literal or `range(<positive>)`."""
+    if isinstance(loop, cst.While):
+        test = loop.test
+        return (isinstance(test, cst.Name) and test.value == "True") or (
+            isinstance(test, cst.Integer) and test.evaluated_value != 0
+        )
+    if not isinstance(loop, cst.For):
+        return False
+    it = loop.iter
+    if isinstance(it, (cst.List, cst.Tuple, cst.Set)):
+        return bool(it.elements)
+    if (
+        isinstance(it, cst.Call)
+        and isinstance(it.func, cst.Name)
+        and it.func.value == "range"
+        and len(it.args) == 1
+        and isinstance(it.args[0].value, cst.Integer)
+    ):
+        return it.args[0].value.evaluated_value > 0
+    return False
+
+
+def _json_literal(node: cst.BaseExpression) -> bool:
+    """A literal `json.dumps` cannot fail on: strings, numbers, True/False/None, and lists,
+    tuples and string-keyed dicts of those."""
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float)):
+        return True
+    if isinstance(node, cst.Name):
+        return node.value in ("True", "False", "None")
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        return isinstance(node.expression, (cst.Integer, cst.Float))
+    if isinstance(node, (cst.List, cst.Tuple)):
+        return all(isinstance(e, cst.Element) and _json_literal(e.value) for e in node.elements)
+    if isinstance(node, cst.Dict):
+        return all(
+            isinstance(e, cst.DictElement)
+            and isinstance(e.key, (cst.SimpleString, cst.ConcatenatedString))
+            and _json_literal(e.value)
+            for e in node.elements
+        )
+    return False
+
+
 def _unconditional(path: Sequence[cst.CSTNode]) -> bool:
     """`path` runs from a loop down to a node: does the node run on every iteration?"""
     loop = path[0]
@@ -128,11 +172,15 @@ class JsonInLoop(Rule):
     the loop already holds the same call, its name is reused. Both fix styles write the same
     standard-library code.
 
-    - `dumps` returns an immutable string (bytes for orjson), so sharing it is invisible: the
-      fix is **safe** when the call runs on every iteration. It is **unsafe** when the call is
-      conditional (under an `if`, after a `continue`, in a nested loop, in a comprehension
-      with a filter, inside a `with` block): hoisted, it runs once even when the loop would
-      never have reached it, and may raise an error the guard used to avoid.
+    - `dumps` returns an immutable string (bytes for orjson), so sharing it is invisible. But
+      the hoisted call also runs when the loop runs zero times, and for a value that cannot
+      be serialised it then raises where the original did not. So the fix is **safe** when
+      the call runs on every iteration and either the loop surely runs (`while True`, a
+      non-empty literal, `range(3)`) or the argument is a JSON literal; when the statement
+      before the loop already holds the same call, reusing its name is safe too. Otherwise
+      it is **unsafe**, also when the call is conditional (under an `if`, after a `continue`,
+      in a nested loop, in a comprehension with a filter, inside a `with` block): hoisted, it
+      runs even when the loop would never have reached it.
     - A `loads` result is a new mutable object each time. It is hoisted only when the parsed
       value is never changed, stored, passed to unknown code, returned or yielded — through
       any alias — so one object can serve every iteration; otherwise the finding has no fix.
@@ -141,8 +189,6 @@ class JsonInLoop(Rule):
       have side effects), or when the loop's own statement changes the value before the
       loop starts.
 
-    One difference remains with a safe fix: the hoisted call also runs when the loop runs
-    zero times, so a value that cannot be serialised raises even for an empty loop.
 
     ## Options
     None.
@@ -620,11 +666,16 @@ class JsonInLoop(Rule):
         block = stack[statement_at - 1]
         if any(mutations.may_change(arg.value, [statement]) for arg in node.args):
             return None
-        safe = _unconditional(stack[loop_at:]) and not any(_index(stack, w) > loop_at for w in ctx.withs)
-        make = Patch.safe if safe else Patch.unsafe
+        every_iteration = _unconditional(stack[loop_at:]) and not any(_index(stack, w) > loop_at for w in ctx.withs)
         reuse = self._reusable(call, statement, block, mutations, ctx)
         if reuse is not None:
+            # The value is already computed before the loop: no call is added anywhere.
+            make = Patch.safe if every_iteration else Patch.unsafe
             return make({node: cst.Name(reuse)}, title=f"Reuse `{reuse}`, computed before the loop")
+        # A new call before the loop also runs when the loop runs zero times: safe only when
+        # the loop surely runs or the call cannot raise.
+        safe = every_iteration and (_runs_at_least_once(loop) or all(_json_literal(a.value) for a in node.args))
+        make = Patch.safe if safe else Patch.unsafe
         name = fresh_local_name(local_name_base(call), ctx.frames[-1].node, ctx.module, ctx.cache)
         what = "Serialise" if call.kind == "dumps" else "Parse"
         return make(

@@ -166,3 +166,33 @@ def test_verdict_follows_the_loop_body(safe: list[str], mutating: list[str], ite
         fixed = fix(code, "AL602")
         fresh = lambda: {"a": 1, "list": [1]}  # noqa: E731 - a fresh payload per run
         assert _run(fixed, items, fresh()) == _run(code, items, fresh())
+
+
+@pytest.mark.parametrize(
+    ("source", "applicability"),
+    [
+        # The loop may run zero times: hoisted, `dumps` of an unserialisable value would raise.
+        ("import json\ndef f(event, urls):\n    for u in urls:\n        send(u, json.dumps(event))\n", "unsafe"),
+        ("import json\ndef f(event):\n    for i in range(3):\n        send(i, json.dumps(event))\n", "safe"),
+        ("import json\ndef f(event):\n    for u in ('a', 'b'):\n        send(u, json.dumps(event))\n", "safe"),
+        ("import json\ndef f(urls):\n    for u in urls:\n        send(u, json.dumps({'ok': [1, 'x', None]}))\n", "safe"),
+        ("import json\ndef f(event, urls):\n    for u in urls:\n        if u:\n            send(u, json.dumps(event))\n", "unsafe"),
+    ],
+)
+def test_fix_is_safe_only_when_hoisting_cannot_add_an_error(source: str, applicability: str) -> None:
+    [finding] = lint(source, "AL602")
+    assert finding.fix is not None and finding.fix.applicability.value == applicability
+
+
+def test_an_empty_loop_no_longer_raises_with_the_safe_fixes_only() -> None:
+    source = (
+        "import json\nimport datetime\n"
+        "def f(urls):\n    event = {'at': datetime.datetime(2020, 1, 1)}\n    out = []\n"
+        "    for u in urls:\n        out.append(json.dumps(event))\n    return out\n"
+    )
+    from auditlint.api import fix_source
+
+    assert fix_source(source, select=["AL602"], unsafe=False) == source
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "m.py", "exec"), namespace)
+    assert namespace["f"]([]) == []
