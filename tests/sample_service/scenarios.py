@@ -56,6 +56,23 @@ async def _worker() -> Any:
     return await BillingWorker().start(run_jobs=False)
 
 
+async def _deliver(s: Session, deliver: Callable[[Any], Awaitable[list[int]]]) -> Result:
+    """Time one delivery run of a fresh worker: seconds, receivers that answered 200, and the
+    most requests the receivers saw at once."""
+    worker = await _worker()
+    try:
+        start = time.perf_counter()
+        statuses = await deliver(worker)
+        seconds = time.perf_counter() - start
+    finally:
+        await worker.stop()
+    return {
+        "seconds": seconds,
+        "delivered": sum(1 for x in statuses if x == 200),
+        "peak": s.stub.peak("hooks"),
+    }
+
+
 async def measure_jobs(s: Session, orgs: int, claims: int, latency: float) -> Result:
     """The claim status poll: N organisations x M claims, one latency per DB checkout and per
     clearing-house request."""
@@ -84,18 +101,7 @@ async def measure_redelivery(s: Session, webhooks: int, latency: float) -> Resul
         ({"id": n, "url": f"{s.stub.url}/hooks/r{n}"}, {"id": f"evt-{n}", "type": "claim.updated"})
         for n in range(webhooks)
     ]
-    worker = await _worker()
-    try:
-        start = time.perf_counter()
-        statuses = await worker.webhooks.redeliver(pending)
-        seconds = time.perf_counter() - start
-    finally:
-        await worker.stop()
-    return {
-        "seconds": seconds,
-        "delivered": sum(1 for x in statuses if x == 200),
-        "peak": s.stub.peak("hooks"),
-    }
+    return await _deliver(s, lambda worker: worker.webhooks.redeliver(pending))
 
 
 async def measure_fan_out(s: Session, webhooks: int, latency: float) -> Result:
@@ -108,18 +114,7 @@ async def measure_fan_out(s: Session, webhooks: int, latency: float) -> Result:
         "org_id": made["orgs"][0],
         "claim": {"id": made["claims"][0]},
     }
-    worker = await _worker()
-    try:
-        start = time.perf_counter()
-        statuses = await worker.webhooks.dispatch(event)
-        seconds = time.perf_counter() - start
-    finally:
-        await worker.stop()
-    return {
-        "seconds": seconds,
-        "delivered": sum(1 for x in statuses if x == 200),
-        "peak": s.stub.peak("hooks"),
-    }
+    return await _deliver(s, lambda worker: worker.webhooks.dispatch(event))
 
 
 def _rss_mib() -> float:
