@@ -24,13 +24,15 @@ SOURCE = "auditlint"
 FIX_ALL = "source.fixAll.auditlint"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Linted:
-    """One version of one document, linted: its findings (with fix edits) and its errors."""
+    """One version of one document, linted: its findings (with fix edits), its errors, and the
+    text with every safe fix applied once a fix-all action has asked for it."""
 
     version: Optional[int]
     findings: tuple[Finding, ...]
     errors: tuple[FileError, ...]
+    fixed_all: Optional[str] = None
 
 
 def _fs_path(uri: str) -> Optional[Path]:
@@ -142,25 +144,29 @@ def code_actions(server: AuditlintServer, doc: TextDocument, params: types.CodeA
                 edit=types.WorkspaceEdit(changes={doc.uri: text_edits(doc, f.fix.edits)}),
             )
         )
-    fix_all = _fix_all(server, doc)
-    if fix_all is not None and (not wanted or any(FIX_ALL.startswith(k) for k in wanted)):
-        actions.append(fix_all)
+    if not wanted or any(FIX_ALL.startswith(k) for k in wanted):
+        fix_all = _fix_all(server, doc)
+        if fix_all is not None:
+            actions.append(fix_all)
     return actions
 
 
 def _fix_all(server: AuditlintServer, doc: TextDocument) -> Optional[types.CodeAction]:
-    """Every safe fix at once (through the fixer, to a fixed point), as one whole-document edit."""
+    """Every safe fix at once (through the fixer, to a fixed point), as one whole-document edit;
+    the fixed text is computed once per document version."""
     result = server.lint(doc)
     if not any(f.fix is not None and f.fix.applicability is Applicability.SAFE for f in result.findings):
         return None
-    from auditlint.api import fix_source
+    if result.fixed_all is None:
+        from auditlint.api import fix_source
 
-    path = _fs_path(doc.uri)
-    try:
-        settings = server.resolver.for_path(path) if path is not None else server.resolver.default()
-        new = fix_source(doc.source, str(path or doc.uri), settings, unsafe=False)
-    except (ConfigError, SyntaxError):
-        return None
+        path = _fs_path(doc.uri)
+        try:
+            settings = server.resolver.for_path(path) if path is not None else server.resolver.default()
+            result.fixed_all = fix_source(doc.source, str(path or doc.uri), settings, unsafe=False)
+        except (ConfigError, SyntaxError):
+            result.fixed_all = doc.source
+    new = result.fixed_all
     if new == doc.source:
         return None
     lines = doc.lines

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("pygls", reason="the language server needs pygls: pip install -e '.[lsp]'")
 
-from auditlint.lsp import serve  # noqa: E402
+from auditlint.lsp import create_server  # noqa: E402
 
 BAD = 'import requests as r\n\n\ndef fetch(url):\n    return r.get(url)\n'
 TWO = 'import asyncio\n\n\nasync def main(work):\n    asyncio.create_task(work())\n    return 1\n'
@@ -29,7 +29,8 @@ class Client:
         self.to_server = os.fdopen(c2s_w, "wb", buffering=0)
         self.from_server = os.fdopen(s2c_r, "rb", buffering=0)
         server_in, server_out = os.fdopen(c2s_r, "rb"), os.fdopen(s2c_w, "wb")
-        self.thread = threading.Thread(target=serve, args=(server_in, server_out), daemon=True)
+        self.server = create_server()
+        self.thread = threading.Thread(target=self.server.start_io, args=(server_in, server_out), daemon=True)
         self.thread.start()
         self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -206,11 +207,19 @@ def test_fix_all_applies_every_safe_fix(client: Client, tmp_path: Path) -> None:
     uri = _open(client, tmp_path / "tasks.py", TWO)
     client.diagnostics(uri)
     everywhere = {"start": {"line": 0, "character": 0}, "end": {"line": 6, "character": 0}}
+    quick = client.request(
+        "textDocument/codeAction",
+        {"textDocument": {"uri": uri}, "range": everywhere, "context": {"diagnostics": [], "only": ["quickfix"]}},
+    )
+    assert [a["kind"] for a in quick] == ["quickfix"]
+    # The whole-file fixer runs only for a request that wants the fix-all action.
+    assert client.server.results[uri].fixed_all is None
     actions = client.request(
         "textDocument/codeAction",
         {"textDocument": {"uri": uri}, "range": everywhere, "context": {"diagnostics": [], "only": ["source.fixAll"]}},
     )
     [fix_all] = actions
+    assert client.server.results[uri].fixed_all is not None
     fixed = _apply(TWO, fix_all["edit"]["changes"][uri])
     from auditlint import fix_source, lint_source
 
